@@ -1,0 +1,3 @@
+// railsdeploy test app, release {{release}}
+window.APP_RELEASE = "{{release}}";
+document.documentElement.dataset.release = window.APP_RELEASE;

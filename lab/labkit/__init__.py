@@ -1,0 +1,1 @@
+"""The railsdeploy.aws local lab: moto, node containers, loop-device volumes, registry, balancer."""

@@ -1,0 +1,36 @@
+"""boto3 clients pointed at the lab's moto_server."""
+
+from __future__ import annotations
+
+import boto3
+from botocore.config import Config
+
+from . import config, state
+from .sh import LabError
+
+_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=30)
+
+
+def endpoint() -> str:
+    url = state.load().get("endpoint_url")
+    if not url:
+        raise LabError("the lab is not up (no moto endpoint recorded): run `make lab-up`")
+    return url
+
+
+def client(service: str, endpoint_url: str | None = None):
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url or endpoint(),
+        region_name=config.REGION,
+        aws_access_key_id=config.ACCESS_KEY,
+        aws_secret_access_key=config.SECRET_KEY,
+        config=_CONFIG,
+    )
+
+
+def paginate(client_, method: str, key: str, **kwargs) -> list:
+    items: list = []
+    for page in client_.get_paginator(method).paginate(**kwargs):
+        items.extend(page.get(key, []))
+    return items

@@ -1,0 +1,45 @@
+"""Fixed facts of the lab: where its state lives, its names, its network."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+LAB_DIR = REPO / "lab"
+IMAGES_DIR = LAB_DIR / "images"
+STATE_DIR = Path(os.environ.get("RAILSDEPLOY_LAB_STATE", LAB_DIR / ".state"))
+STATE_FILE = STATE_DIR / "lab.json"
+VOLUMES_DIR = STATE_DIR / "volumes"
+SSH_DIR = STATE_DIR / "ssh"
+SSH_KEY = SSH_DIR / "id_ed25519"
+BALANCER_DIR = STATE_DIR / "balancer"
+LOCK_FILE = STATE_DIR / "materialise.lock"
+APPLIED_FILE = STATE_DIR / "applied.json"
+
+# Every Docker object the lab creates carries this label; lab-down removes exactly those.
+LABEL = "railsdeploy.lab"
+PREFIX = "rdlab"
+NETWORK = f"{PREFIX}-net"
+
+REGION = "us-west-2"
+# The Docker network's subnet is the lab VPC's CIDR; the lab subnets are /24s inside it,
+# one per availability zone. Addresses below .1.0 are the lab's own services.
+VPC_CIDR = "10.213.0.0/16"
+GATEWAY = "10.213.0.1"
+SUBNETS = {"us-west-2a": "10.213.1.0/24", "us-west-2b": "10.213.2.0/24"}
+REGISTRY_IP = "10.213.0.250"
+BALANCER_IP = "10.213.0.251"
+REGISTRY_PORT = 5000
+
+PROJECT_TAG = "railsdeploy-lab"
+KEY_PAIR_NAME = "railsdeploy-lab"
+# Dummy values moto accepts; no real account is ever involved.
+ACCESS_KEY = "lab"
+SECRET_KEY = "lab"  # noqa: S105 - not a secret, moto ignores it
+
+IMAGE_REPO = "railsdeploy-lab"
+
+
+def image(name: str, tag: str = "latest") -> str:
+    return f"{IMAGE_REPO}/{name}:{tag}"

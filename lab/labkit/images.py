@@ -1,0 +1,147 @@
+"""Lab images, built locally from Debian packages and rebuilt only when their recipe changes.
+
+Each image is a directory under lab/images/<name>/ holding ``packages.txt`` (the Debian
+packages of its root filesystem) and a ``Dockerfile`` (``ARG BASE`` / ``FROM ${BASE}``)
+that adds files. The root filesystem comes from ``mmdebstrap`` using this machine's own
+apt sources and is imported with ``docker import``; no registry is ever contacted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import config
+from .sh import LabError, docker, log, run
+
+RECIPE_LABEL = "railsdeploy.lab.recipe"
+APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
+
+
+@dataclass(frozen=True)
+class Build:
+    name: str  # directory under lab/images
+    tag: str
+    build_args: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ref(self) -> str:
+        return config.image(self.name, self.tag)
+
+
+# Everything `make setup` builds. The test app comes in two releases plus one whose
+# health check fails, for deploy tests.
+BUILDS = [
+    Build("node", "latest"),
+    Build("balancer", "latest"),
+    Build("registry", "latest"),
+    Build("postgres", "15"),
+    Build("testapp", "1", {"APP_RELEASE": "1"}),
+    Build("testapp", "2", {"APP_RELEASE": "2"}),
+    Build("testapp", "broken", {"APP_RELEASE": "broken", "APP_BROKEN": "1"}),
+]
+
+
+def packages(name: str) -> list[str]:
+    lines = (config.IMAGES_DIR / name / "packages.txt").read_text().splitlines()
+    return sorted({ln.split("#", 1)[0].strip() for ln in lines} - {""})
+
+
+def rootfs_ref(name: str) -> str:
+    digest = hashlib.sha256("\n".join(packages(name)).encode()).hexdigest()[:12]
+    return config.image(f"{name}-rootfs", digest)
+
+
+def recipe_hash(build: Build) -> str:
+    """Hash of everything that goes into an image: its files, its root fs and build args."""
+    h = hashlib.sha256()
+    root = config.IMAGES_DIR / build.name
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    h.update(rootfs_ref(build.name).encode())
+    for key, value in sorted(build.build_args.items()):
+        h.update(f"{key}={value}".encode())
+    return h.hexdigest()[:16]
+
+
+def image_label(ref: str, label: str) -> str | None:
+    proc = docker("image", "inspect", "--format", f'{{{{index .Config.Labels "{label}"}}}}', ref, check=False)
+    if proc.returncode != 0:
+        return None
+    return proc.stdout.strip()
+
+
+def image_exists(ref: str) -> bool:
+    return docker("image", "inspect", ref, check=False).returncode == 0
+
+
+def apt_sources() -> Path:
+    for path in APT_SOURCES:
+        if path.exists():
+            return path
+    looked = ", ".join(map(str, APT_SOURCES))
+    raise LabError(f"no apt sources found on this machine (looked at {looked})")
+
+
+def build_rootfs(name: str) -> str:
+    ref = rootfs_ref(name)
+    if image_exists(ref):
+        return ref
+    if not shutil.which("mmdebstrap"):
+        raise LabError("mmdebstrap is missing: run `make setup` (it installs it with apt-get)")
+    log(f"building root filesystem {ref} from Debian packages ({len(packages(name))} packages)")
+    strap = subprocess.Popen(
+        ["mmdebstrap", "--quiet", "--variant=apt", "--include=" + ",".join(packages(name)),
+         "bookworm", "-", str(apt_sources())],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    imp = subprocess.run(["docker", "import", "-", ref], stdin=strap.stdout, capture_output=True, text=True)
+    strap.stdout.close()
+    err = strap.stderr.read().decode(errors="replace")
+    if strap.wait() != 0 or imp.returncode != 0:
+        docker("image", "rm", ref, check=False)
+        raise LabError(f"building {ref} failed:\n{err}\n{imp.stderr}")
+    return ref
+
+
+def build_image(build: Build, base: str) -> bool:
+    """Build one image when it is missing or its recipe changed; True when built."""
+    want = recipe_hash(build)
+    if image_label(build.ref, RECIPE_LABEL) == want:
+        return False
+    log(f"building {build.ref}")
+    args = ["build", "--quiet", "--label", f"{RECIPE_LABEL}={want}", "--label", f"{config.LABEL}.image=1",
+            "--build-arg", f"BASE={base}", "-t", build.ref]
+    for key, value in build.build_args.items():
+        args += ["--build-arg", f"{key}={value}"]
+    docker(*args, str(config.IMAGES_DIR / build.name), timeout=1800)
+    return True
+
+
+def prune_stale_rootfs(name: str) -> None:
+    keep = rootfs_ref(name)
+    repo = keep.rsplit(":", 1)[0]
+    for line in run(["docker", "images", repo, "--format", "{{.Repository}}:{{.Tag}}"]).stdout.split():
+        if line != keep:
+            docker("image", "rm", line, check=False)
+
+
+def ensure_images(names: list[str] | None = None) -> list[str]:
+    """Build the lab images that are missing or stale. Returns the refs that were built."""
+    unknown = set(names or []) - {b.name for b in BUILDS}
+    if unknown:
+        raise LabError(f"unknown lab image(s): {', '.join(sorted(unknown))}")
+    stale = [b for b in BUILDS if (names is None or b.name in names)
+             and image_label(b.ref, RECIPE_LABEL) != recipe_hash(b)]
+    rootfs_names = sorted({b.name for b in stale})
+    # Two at a time: mmdebstrap is mostly download- and unpack-bound on 2 cores.
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        bases = dict(zip(rootfs_names, pool.map(build_rootfs, rootfs_names), strict=True))
+    built = [b.ref for b in stale if build_image(b, bases[b.name])]
+    for name in rootfs_names:
+        prune_stale_rootfs(name)
+    return built

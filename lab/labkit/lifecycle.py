@@ -1,0 +1,244 @@
+"""Bring the lab up and down: moto, the VPC, the Docker network, registry, balancer, watcher."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from . import aws, balancer, config, images, nodes, state
+from .sh import LabError, docker, log, out, run
+
+REGISTRY = f"{config.PREFIX}-registry"
+WATCH_PID = "watch.pid"
+MOTO_PID = "moto.pid"
+# Images the lab's registry serves from the start, as Docker Hub would (name:tag in the registry).
+PUBLISHED = {"postgres:15": config.image("postgres", "15"),
+             "testapp:1": config.image("testapp", "1"),
+             "testapp:2": config.image("testapp", "2"),
+             "testapp:broken": config.image("testapp", "broken")}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _pid_alive(pid_file: Path) -> int | None:
+    try:
+        pid = int(pid_file.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+
+
+def _wait_http(url: str, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise LabError(f"{url} did not answer within {seconds:.0f}s") from None
+            time.sleep(0.2)
+
+
+def start_moto() -> str:
+    pid_file = config.STATE_DIR / MOTO_PID
+    st = state.load()
+    if _pid_alive(pid_file) and st.get("endpoint_url"):
+        return st["endpoint_url"]
+    port = free_port()
+    moto = Path(sys.executable).with_name("moto_server")
+    log_file = open(config.STATE_DIR / "moto.log", "ab")
+    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=log_file,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    pid_file.write_text(str(proc.pid))
+    url = f"http://127.0.0.1:{port}"
+    _wait_http(url + "/moto-api/")
+    state.update(endpoint_url=url, moto_port=port, region=config.REGION)
+    log(f"moto_server answers at {url}")
+    return url
+
+
+def ensure_ssh_key() -> str:
+    if not config.SSH_KEY.exists():
+        config.SSH_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+        run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "railsdeploy-lab", "-f", str(config.SSH_KEY)])
+    return config.SSH_KEY.with_suffix(".pub").read_text().strip()
+
+
+def seed_cloud(pubkey: str) -> dict:
+    """The account's pre-existing network, as the user would have it: VPC, subnets, key pair."""
+    st = state.load()
+    ec2 = aws.client("ec2")
+    if st.get("vpc_id"):
+        return st
+    vpc_id = ec2.create_vpc(CidrBlock=config.VPC_CIDR, TagSpecifications=[{
+        "ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": "railsdeploy-lab"}]}])["Vpc"]["VpcId"]
+    subnets = {}
+    for az, cidr in config.SUBNETS.items():
+        tags = [{"ResourceType": "subnet", "Tags": [{"Key": "Name", "Value": f"railsdeploy-lab-{az}"}]}]
+        subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock=cidr, AvailabilityZone=az, TagSpecifications=tags)
+        subnets[az] = subnet["Subnet"]["SubnetId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    ec2.import_key_pair(KeyName=config.KEY_PAIR_NAME, PublicKeyMaterial=pubkey.encode())
+    zone = aws.client("route53").create_hosted_zone(Name="lab.example.com.", CallerReference=str(time.time()))
+    return state.update(vpc_id=vpc_id, subnets=subnets, key_name=config.KEY_PAIR_NAME,
+                        hosted_zone_id=zone["HostedZone"]["Id"].split("/")[-1], domain="lab.example.com")
+
+
+def ensure_network() -> None:
+    if docker("network", "inspect", config.NETWORK, check=False).returncode == 0:
+        return
+    docker("network", "create", "--label", f"{config.LABEL}=network", "--subnet", config.VPC_CIDR,
+           "--gateway", config.GATEWAY, config.NETWORK)
+
+
+def _container_running(name: str) -> bool:
+    proc = docker("inspect", "--format", "{{.State.Running}}", name, check=False)
+    return proc.returncode == 0 and proc.stdout.strip() == "true"
+
+
+def ensure_registry() -> int:
+    st = state.load()
+    if _container_running(REGISTRY) and st.get("registry_port"):
+        return st["registry_port"]
+    docker("rm", "--force", REGISTRY, check=False)
+    port = free_port()
+    docker("volume", "create", "--label", f"{config.LABEL}=registry-data", f"{REGISTRY}-data")
+    docker("run", "--detach", "--name", REGISTRY, "--label", f"{config.LABEL}=registry",
+           "--network", config.NETWORK, "--ip", config.REGISTRY_IP,
+           "--publish", f"127.0.0.1:{port}:{config.REGISTRY_PORT}",
+           "--volume", f"{REGISTRY}-data:/var/lib/docker-registry", config.image("registry"))
+    _wait_http(f"http://127.0.0.1:{port}/v2/")
+    state.update(registry_port=port, registry_push=f"127.0.0.1:{port}",
+                 registry=f"{config.REGISTRY_IP}:{config.REGISTRY_PORT}")
+    return port
+
+
+def publish_images() -> None:
+    """Push the stock images (postgres, the test app's releases) into the lab registry."""
+    push = state.load()["registry_push"]
+    for name, local in PUBLISHED.items():
+        remote = f"{push}/{name}"
+        docker("tag", local, remote)
+        docker("push", "--quiet", remote, timeout=900)
+        docker("image", "rm", remote, check=False)
+    log(f"registry {state.load()['registry']} serves {', '.join(PUBLISHED)}")
+
+
+def ensure_balancer() -> int:
+    st = state.load()
+    if _container_running(balancer.CONTAINER) and st.get("balancer_port"):
+        return st["balancer_port"]
+    docker("rm", "--force", balancer.CONTAINER, check=False)
+    config.BALANCER_DIR.mkdir(parents=True, exist_ok=True)
+    (config.BALANCER_DIR / balancer.CFG_NAME).write_text(balancer.render(balancer.Backend()))
+    port = free_port()
+    docker("run", "--detach", "--name", balancer.CONTAINER, "--label", f"{config.LABEL}=balancer",
+           "--network", config.NETWORK, "--ip", config.BALANCER_IP,
+           "--publish", f"127.0.0.1:{port}:80",
+           "--volume", f"{config.BALANCER_DIR}:{balancer.HAPROXY_DIR}", config.image("balancer"))
+    state.update(balancer_port=port, balancer_url=f"http://127.0.0.1:{port}")
+    return port
+
+
+def start_watcher() -> None:
+    pid_file = config.STATE_DIR / WATCH_PID
+    if _pid_alive(pid_file):
+        return
+    log_file = open(config.STATE_DIR / "watch.log", "ab")
+    proc = subprocess.Popen([sys.executable, str(config.LAB_DIR / "labctl.py"), "watch"],
+                            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+    pid_file.write_text(str(proc.pid))
+
+
+def up() -> dict:
+    config.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    images.ensure_images()
+    pubkey = ensure_ssh_key()
+    start_moto()
+    st = seed_cloud(pubkey)
+    ensure_network()
+    ensure_registry()
+    if not st.get("published"):
+        publish_images()
+        st = state.update(published=True)
+    ensure_balancer()
+    for problem in sync_once():
+        log(problem)
+    start_watcher()
+    return state.load()
+
+
+def _kill(pid_file: Path) -> None:
+    pid = _pid_alive(pid_file)
+    if pid:
+        try:
+            os.killpg(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        for _ in range(50):
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
+    pid_file.unlink(missing_ok=True)
+
+
+def down() -> None:
+    _kill(config.STATE_DIR / WATCH_PID)
+    _kill(config.STATE_DIR / MOTO_PID)
+    nodes.remove_all()
+    for cid in out(["docker", "ps", "-aq", "--filter", f"label={config.LABEL}"]).split():
+        docker("rm", "--force", cid, check=False)
+    for vol in out(["docker", "volume", "ls", "-q", "--filter", f"label={config.LABEL}"]).split():
+        docker("volume", "rm", "--force", vol, check=False)
+    docker("network", "rm", config.NETWORK, check=False)
+    if config.STATE_DIR.exists():
+        shutil.rmtree(config.STATE_DIR)
+    log("lab is down: no container, network, loop device or file of it is left")
+
+
+def with_lock(fn):
+    import fcntl
+
+    config.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    with open(config.LOCK_FILE, "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        return fn()
+
+
+def sync_once() -> list[str]:
+    """One pass of materialise + balancer sync, serialised with any other pass."""
+    def both() -> list[str]:
+        problems = nodes.materialise()
+        balancer.sync(state.load()["vpc_id"])
+        return problems
+
+    return with_lock(both)
+
+
+def watch(interval: float = 1.0) -> None:
+    """Follow moto for as long as the lab is up (started in the background by `up`)."""
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    while not stop:
+        try:
+            for problem in sync_once():
+                log(problem)
+        except Exception as exc:  # keep following; a moto hiccup must not end the lab
+            log(f"watch: {exc}")
+        time.sleep(interval)
