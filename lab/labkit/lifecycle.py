@@ -81,6 +81,13 @@ def seed_cloud(pubkey: str) -> dict:
     """The account's pre-existing network, as the user would have it: VPC, subnets, key pair."""
     st = state.load()
     ec2 = aws.client("ec2")
+    if not st.get("ami_id"):
+        # The AMI the lab's instances "boot": the node image is what actually runs.
+        ami = ec2.register_image(
+            Name="debian-12-amd64-railsdeploy-lab", Architecture="x86_64", RootDeviceName="/dev/xvda",
+            VirtualizationType="hvm", EnaSupport=True,
+            BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}])
+        st = state.update(ami_id=ami["ImageId"])
     if st.get("vpc_id"):
         return st
     vpc_id = ec2.create_vpc(CidrBlock=config.VPC_CIDR, TagSpecifications=[{

@@ -1,0 +1,60 @@
+"""Fixtures for the lab's integration tests: they drive the real lab (moto_server, node containers,
+loop devices, the haproxy balancer) through the EC2/ELBv2 APIs, as the collection would.
+
+The ``lab`` session fixture makes sure the lab is up. When it was already up (it may be shared with
+other sessions), it is left up; when this session had to bring it up, it takes it down at the end.
+Every cloud object a test creates is named ``itest-…`` and removed in fixture teardown.
+
+Run with ``.venv/bin/pytest tests/integration/lab -v`` (needs Docker, losetup and root, like the lab).
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from labhelpers import Cloud, Lab, connect, lab_env, labctl, moto_answers
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "lab: needs the local lab (moto_server, Docker, loop devices); slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if Path(str(item.fspath)).resolve().is_relative_to(HERE):
+            item.add_marker(pytest.mark.lab)
+
+
+@pytest.fixture(scope="session")
+def lab() -> Iterator[Lab]:
+    """The running lab: boto3 clients on its endpoint, its state, ssh/materialise/wait_until helpers."""
+    if not shutil.which("docker"):
+        pytest.skip("docker is not installed: the lab cannot run here")
+    env = lab_env()
+    started_here = False
+    if not env.get("endpoint_url") or not moto_answers(env["endpoint_url"]):
+        proc = labctl("up", timeout=3600)
+        assert proc.returncode == 0, f"labctl up failed:\n{proc.stdout}\n{proc.stderr}"
+        started_here = True
+        env = lab_env()
+    the_lab = connect(env, started_here=started_here)
+    try:
+        yield the_lab
+    finally:
+        if started_here:
+            labctl("down", timeout=600)
+
+
+@pytest.fixture
+def cloud(lab: Lab) -> Iterator[Cloud]:
+    """Per-test EC2 objects (instances, volumes), removed at the end of the test even when it fails."""
+    c = Cloud(lab)
+    try:
+        yield c
+    finally:
+        c.cleanup()
