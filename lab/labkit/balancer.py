@@ -44,7 +44,7 @@ def matcher_regex(matcher: str) -> str:
         item = item.strip()
         if re.fullmatch(r"\d{3}", item):
             parts.append(item)
-        elif m := re.fullmatch(r"(\d{3})-(\d{3})", item):
+        elif (m := re.fullmatch(r"(\d{3})-(\d{3})", item)) and int(m[1]) <= int(m[2]):
             lo, hi = int(m[1]), int(m[2])
             parts.extend(str(code) for code in range(lo, hi + 1))
         else:

@@ -19,6 +19,8 @@ APPLIED_FILE = STATE_DIR / "applied.json"
 
 # Every Docker object the lab creates carries this label; lab-down removes exactly those.
 LABEL = "railsdeploy.lab"
+# ...and names the lab (the checkout's state dir) it belongs to, so two checkouts never mix.
+OWNER = f"{LABEL}.owner={STATE_DIR}"
 PREFIX = "rdlab"
 NETWORK = f"{PREFIX}-net"
 
@@ -35,8 +37,8 @@ REGISTRY_PORT = 5000
 PROJECT_TAG = "railsdeploy-lab"
 KEY_PAIR_NAME = "railsdeploy-lab"
 # Dummy values moto accepts; no real account is ever involved.
-ACCESS_KEY = "lab"
-SECRET_KEY = "lab"  # noqa: S105 - not a secret, moto ignores it
+ACCESS_KEY = "LABKEYIDNOTASECRET00"
+SECRET_KEY = "labsecretkey-moto-accepts-any-value-0000"  # noqa: S105 - not a secret: moto takes any value
 
 IMAGE_REPO = "railsdeploy-lab"
 

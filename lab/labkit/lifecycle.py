@@ -58,10 +58,9 @@ def start_moto() -> str:
     if _pid_alive(pid_file) and st.get("endpoint_url"):
         return st["endpoint_url"]
     port = free_port()
-    moto = Path(sys.executable).with_name("moto_server")
     log_file = open(config.STATE_DIR / "moto.log", "ab")
-    proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)], stdout=log_file,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    cmd = [sys.executable, str(config.LAB_DIR / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)]
+    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file.write_text(str(proc.pid))
     url = f"http://127.0.0.1:{port}"
     _wait_http(url + "/moto-api/")
@@ -108,8 +107,8 @@ def seed_cloud(pubkey: str) -> dict:
 def ensure_network() -> None:
     if docker("network", "inspect", config.NETWORK, check=False).returncode == 0:
         return
-    docker("network", "create", "--label", f"{config.LABEL}=network", "--subnet", config.VPC_CIDR,
-           "--gateway", config.GATEWAY, config.NETWORK)
+    docker("network", "create", "--label", f"{config.LABEL}=network", "--label", config.OWNER,
+           "--subnet", config.VPC_CIDR, "--gateway", config.GATEWAY, config.NETWORK)
 
 
 def _container_running(name: str) -> bool:
@@ -123,8 +122,8 @@ def ensure_registry() -> int:
         return st["registry_port"]
     docker("rm", "--force", REGISTRY, check=False)
     port = free_port()
-    docker("volume", "create", "--label", f"{config.LABEL}=registry-data", f"{REGISTRY}-data")
-    docker("run", "--detach", "--name", REGISTRY, "--label", f"{config.LABEL}=registry",
+    docker("volume", "create", "--label", f"{config.LABEL}=registry-data", "--label", config.OWNER, f"{REGISTRY}-data")
+    docker("run", "--detach", "--name", REGISTRY, "--label", f"{config.LABEL}=registry", "--label", config.OWNER,
            "--network", config.NETWORK, "--ip", config.REGISTRY_IP,
            "--publish", f"127.0.0.1:{port}:{config.REGISTRY_PORT}",
            "--volume", f"{REGISTRY}-data:/var/lib/docker-registry", config.image("registry"))
@@ -153,7 +152,8 @@ def ensure_balancer() -> int:
     config.BALANCER_DIR.mkdir(parents=True, exist_ok=True)
     (config.BALANCER_DIR / balancer.CFG_NAME).write_text(balancer.render(balancer.Backend()))
     port = free_port()
-    docker("run", "--detach", "--name", balancer.CONTAINER, "--label", f"{config.LABEL}=balancer",
+    docker("run", "--detach", "--name", balancer.CONTAINER,
+           "--label", f"{config.LABEL}=balancer", "--label", config.OWNER,
            "--network", config.NETWORK, "--ip", config.BALANCER_IP,
            "--publish", f"127.0.0.1:{port}:80",
            "--volume", f"{config.BALANCER_DIR}:{balancer.HAPROXY_DIR}", config.image("balancer"))
@@ -171,8 +171,39 @@ def start_watcher() -> None:
     pid_file.write_text(str(proc.pid))
 
 
+def other_labs() -> dict[str, list[str]]:
+    """Lab containers on this machine that belong to another checkout, by owner state dir."""
+    found: dict[str, list[str]] = {}
+    rows = out(["docker", "ps", "-a", "--filter", f"label={config.LABEL}",
+                "--format", f'{{{{.ID}}}} {{{{.Label "{config.LABEL}.owner"}}}}']).splitlines()
+    for row in rows:
+        cid, _, owner = row.partition(" ")
+        if owner != str(config.STATE_DIR):
+            found.setdefault(owner, []).append(cid)
+    return found
+
+
+def clear_stale_labs() -> None:
+    """Refuse to start beside a live lab of another checkout; remove what dead ones left."""
+    for owner, cids in other_labs().items():
+        if owner and _pid_alive(Path(owner) / MOTO_PID):
+            raise LabError(f"another lab is running on this machine (state in {owner}): "
+                           "run `make lab-down` in that checkout first")
+        for cid in cids:
+            docker("rm", "--force", "--volumes", cid, check=False)
+        for vol in out(["docker", "volume", "ls", "-q", "--filter", f"label={config.LABEL}.owner={owner}"]).split():
+            docker("volume", "rm", "--force", vol, check=False)
+        log(f"removed {len(cids)} container(s) left by a lab that is gone ({owner or 'unknown'})")
+    if docker("network", "inspect", config.NETWORK, check=False).returncode == 0:
+        owner = out(["docker", "network", "inspect", "--format",
+                     f'{{{{index .Labels "{config.LABEL}.owner"}}}}', config.NETWORK])
+        if owner != str(config.STATE_DIR):
+            docker("network", "rm", config.NETWORK, check=False)
+
+
 def up() -> dict:
     config.STATE_DIR.mkdir(parents=True, exist_ok=True)
+    clear_stale_labs()
     images.ensure_images()
     pubkey = ensure_ssh_key()
     start_moto()
@@ -209,9 +240,9 @@ def down() -> None:
     _kill(config.STATE_DIR / WATCH_PID)
     _kill(config.STATE_DIR / MOTO_PID)
     nodes.remove_all()
-    for cid in out(["docker", "ps", "-aq", "--filter", f"label={config.LABEL}"]).split():
+    for cid in out(["docker", "ps", "-aq", "--filter", f"label={config.OWNER}"]).split():
         docker("rm", "--force", cid, check=False)
-    for vol in out(["docker", "volume", "ls", "-q", "--filter", f"label={config.LABEL}"]).split():
+    for vol in out(["docker", "volume", "ls", "-q", "--filter", f"label={config.OWNER}"]).split():
         docker("volume", "rm", "--force", vol, check=False)
     docker("network", "rm", config.NETWORK, check=False)
     if config.STATE_DIR.exists():

@@ -119,6 +119,9 @@ def node_containers() -> dict[str, dict]:
         return {}
     found = {}
     for c in json.loads(out(["docker", "inspect", *ids])):
+        owner = c["Config"]["Labels"].get(f"{config.LABEL}.owner")
+        if owner not in (None, str(config.STATE_DIR)):
+            continue  # another checkout's lab
         iid = c["Config"]["Labels"].get(f"{config.LABEL}.instance", "")
         found[iid] = {"id": c["Id"], "name": c["Name"].lstrip("/"), "status": c["State"]["Status"],
                       "started": c["State"]["StartedAt"], "ip": _ip(c)}
@@ -146,10 +149,11 @@ def public_key(ec2, key_name: str | None, cache: dict) -> str:
 
 def create_node(inst: Instance, name: str, pubkey: str) -> None:
     vol = docker_volume(inst.id)
-    docker("volume", "create", "--label", f"{config.LABEL}=node-docker", vol)
+    docker("volume", "create", "--label", f"{config.LABEL}=node-docker", "--label", config.OWNER, vol)
     docker(
         "run", "--detach", "--name", name, "--hostname", inst.name,
         "--label", f"{config.LABEL}={NODE_ROLE}", "--label", f"{config.LABEL}.instance={inst.id}",
+        "--label", config.OWNER,
         "--network", config.NETWORK, "--ip", inst.ip,
         "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
         "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",

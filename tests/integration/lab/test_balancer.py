@@ -95,6 +95,7 @@ def test_balancer_follows_targets_and_health(lab: Lab, cloud: Cloud, other_alb_g
     limit = INTERVAL * UNHEALTHY + SLACK
     took = wait_answers(lab, {name_a}, f"{name_b} out of rotation after its /up fails", limit)
     assert took <= limit
+    print(f"{name_b} left rotation {took:.1f}s after its health check started failing (limit {limit}s)")
     # ... and comes back once healthy again (healthy threshold x interval, + slack).
     lab.ssh_ok(ip_b, "echo ok | sudo tee /srv/www/up >/dev/null")
     wait_answers(lab, {name_a, name_b}, f"{name_b} back in rotation once /up answers", INTERVAL * HEALTHY + SLACK,

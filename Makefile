@@ -1,0 +1,70 @@
+# railsdeploy.aws — every entry point. `make demo` and `make test` work on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+VENV   := .venv
+PY     := $(VENV)/bin/python
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
+export RAILSDEPLOY_LAB_DIR := $(CURDIR)/lab
+LABCTL := $(PY) lab/labctl.py
+COLLECTION_LINK := build/collections/ansible_collections/railsdeploy/aws
+
+.PHONY: help setup venv host images lab-up lab-down lab-status demo test lint unit integration molecule bench clean
+
+help:  ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: requirements.txt
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(COLLECTION_LINK):
+	mkdir -p $(dir $@)
+	ln -sfn ../../../.. $@
+
+venv: $(VENV)/.installed $(COLLECTION_LINK)
+
+host:
+	scripts/setup-host.sh
+
+images: venv host
+	$(LABCTL) build-images
+
+setup: venv host images  ## Python venv, Docker daemon, lab images (only what is missing or stale)
+
+lab-up: setup  ## Start the lab: moto, VPC, Docker network, registry, balancer
+	$(LABCTL) up
+
+lab-down: venv  ## Remove every container, network, loop device and file of the lab
+	$(LABCTL) down
+
+lab-status: venv  ## What the lab runs
+	$(LABCTL) status
+
+demo: lab-up  ## Bring up the whole system in the lab and deploy the app
+	ansible-playbook playbooks/site.yml
+	@echo "Open $$($(LABCTL) env | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["balancer_url"])')/"
+
+lint: venv  ## ansible-lint (production profile), ansible-test sanity, ruff
+	ansible-lint
+	tests/sanity/run.sh
+	ruff check .
+
+unit: venv  ## Unit tests (no lab needed)
+	pytest tests/unit
+
+integration: setup  ## Lab tests: materialisation and the balancer follow moto
+	pytest tests/integration
+
+molecule: setup  ## Molecule scenarios against the lab
+	molecule test --all
+
+test: setup lint unit integration molecule  ## Everything CI runs
+
+bench: setup  ## Benchmarks under bench/
+	$(PY) bench/run.py
+
+clean: lab-down  ## Lab down and build outputs removed (images are kept as a cache)
+	rm -rf build .cache
