@@ -14,20 +14,23 @@ from moto.ec2.models import elastic_block_store
 from moto.server import main
 
 
-def _volume_has_snapshot_id() -> None:
-    # AWS returns "SnapshotId": "" for a volume made from no snapshot; moto leaves the key out,
-    # and amazon.aws.ec2_vol_info then fails with KeyError 'snapshot_id'.
+def _volumes_have_every_field() -> None:
+    # AWS always returns "SnapshotId" ("" for a volume made from no snapshot) and
+    # "MultiAttachEnabled"; moto leaves them out when unset, and amazon.aws.ec2_vol_info and
+    # ec2_vol then fail with KeyError 'snapshot_id' / 'multi_attach_enabled'.
     original = elastic_block_store.Volume.__init__
 
     def __init__(self, *args, **kwargs):
         original(self, *args, **kwargs)
         if self.snapshot_id is None:
             self.snapshot_id = ""
+        if getattr(self, "multi_attach_enabled", None) is None:
+            self.multi_attach_enabled = False
 
     elastic_block_store.Volume.__init__ = __init__
 
 
-_volume_has_snapshot_id()
+_volumes_have_every_field()
 
 if __name__ == "__main__":
     sys.exit(main())

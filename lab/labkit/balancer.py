@@ -8,7 +8,10 @@ A master-worker reload lets old workers finish in-flight requests, as ALB draini
 
 from __future__ import annotations
 
+import json
 import re
+import urllib.error
+import urllib.request
 from dataclasses import dataclass, field
 
 from . import aws, config
@@ -16,6 +19,8 @@ from .sh import docker, log
 
 CONTAINER = f"{config.PREFIX}-balancer"
 CFG_NAME = "haproxy.cfg"
+PENDING_NAME = "pending.json"
+SERVER_RE = re.compile(r"^    server (\S+) (\S+) check$", re.M)
 STATE_NAME = "server-state"
 HAPROXY_DIR = "/etc/haproxy/lab"
 
@@ -140,13 +145,54 @@ def desired_backend(vpc_id: str) -> Backend:
                    source=f"load balancer {lb['LoadBalancerName']}, target group {tg['TargetGroupName']}")
 
 
+def probe(ip: str, port: int, check: HealthCheck) -> bool:
+    """One health check of a target, as the load balancer makes it."""
+    try:
+        with urllib.request.urlopen(f"http://{ip}:{port}{check.path}", timeout=min(check.timeout, 2)) as resp:
+            status = resp.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    except OSError:
+        return False
+    return re.match(matcher_regex(check.matcher), str(status)) is not None
+
+
+def admit(backend: Backend, current_cfg: str, pending: dict[str, int], check=probe) -> Backend:
+    """Like an ALB, send nothing to a newly registered target until it passed `healthy` checks
+    in a row. Targets already in haproxy stay (haproxy's own checks judge them from then on).
+    `pending` (target -> passes so far) is updated in place."""
+    serving = set(SERVER_RE.findall(current_cfg))
+    admitted = []
+    for name, ip, port in backend.servers:
+        if (name, f"{ip}:{port}") in serving:
+            admitted.append((name, ip, port))
+            pending.pop(name, None)
+            continue
+        passes = pending.get(name, 0) + 1 if check(ip, port, backend.check) else 0
+        if passes >= backend.check.healthy:
+            admitted.append((name, ip, port))
+            pending.pop(name, None)
+        else:
+            pending[name] = passes
+    for name in set(pending) - {s[0] for s in backend.servers}:
+        del pending[name]
+    return Backend(servers=admitted, check=backend.check, source=backend.source)
+
+
 def sync(vpc_id: str) -> bool:
     """Make haproxy follow the target group; True when it was reloaded."""
-    text = render(desired_backend(vpc_id))
     cfg = config.BALANCER_DIR / CFG_NAME
-    if cfg.exists() and cfg.read_text() == text:
-        return False
+    pending_file = config.BALANCER_DIR / PENDING_NAME
+    try:
+        pending = json.loads(pending_file.read_text())
+    except (FileNotFoundError, ValueError):
+        pending = {}
+    current = cfg.read_text() if cfg.exists() else ""
+    text = render(admit(desired_backend(vpc_id), current, pending))
     config.BALANCER_DIR.mkdir(parents=True, exist_ok=True)
+    pending_file.write_text(json.dumps(pending))
+    if current == text:
+        return False
     # Keep health states across the reload: a target known to be down stays down.
     docker("exec", CONTAINER, "sh", "-c",
            f"echo 'show servers state' | socat stdio /run/haproxy/admin.sock > {HAPROXY_DIR}/{STATE_NAME}.new"

@@ -17,6 +17,7 @@ from .sh import LabError, docker, log, out, run
 
 REGISTRY = f"{config.PREFIX}-registry"
 WATCH_PID = "watch.pid"
+CLOUD_KEYS = ("vpc_id", "subnets", "key_name", "hosted_zone_id", "domain", "ami_id")
 MOTO_PID = "moto.pid"
 # Images the lab's registry serves from the start, as Docker Hub would (name:tag in the registry).
 PUBLISHED = {"postgres:15": config.image("postgres", "15"),
@@ -64,7 +65,9 @@ def start_moto() -> str:
     pid_file.write_text(str(proc.pid))
     url = f"http://127.0.0.1:{port}"
     _wait_http(url + "/moto-api/")
-    state.update(endpoint_url=url, moto_port=port, region=config.REGION)
+    # A new moto holds nothing: forget the cloud the state file remembers from an earlier one.
+    data = {k: v for k, v in state.load().items() if k not in CLOUD_KEYS}
+    state.save({**data, "endpoint_url": url, "moto_port": port, "region": config.REGION})
     log(f"moto_server answers at {url}")
     return url
 

@@ -133,3 +133,30 @@ def test_rendered_config_is_valid_for_haproxy(tmp_path, backend):
          config.image("balancer"), "-c", "-f", "/cfg/haproxy.cfg"],
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"haproxy -c rejected the rendered configuration:\n{proc.stdout}\n{proc.stderr}"
+
+
+def _backend(*names, healthy=2):
+    servers = [(n, f"10.213.1.{i + 4}", 80) for i, n in enumerate(names)]
+    return balancer.Backend(servers=servers, check=balancer.HealthCheck(path="/up", healthy=healthy))
+
+
+def test_new_target_gets_no_traffic_until_it_passed_healthy_checks_in_a_row():
+    results = iter([True, False, True, True])
+    pending: dict[str, int] = {}
+    cfg = ""
+    admitted = []
+    for _ in range(4):
+        backend = balancer.admit(_backend("i-new"), cfg, pending, check=lambda *_: next(results))
+        admitted.append([s[0] for s in backend.servers])
+        cfg = balancer.render(backend)
+    # pass, fail (counter resets), pass, pass -> admitted on the 4th check only
+    assert admitted == [[], [], [], ["i-new"]]
+    assert pending == {}
+
+
+def test_serving_target_stays_and_deregistered_pending_target_is_forgotten():
+    serving = balancer.render(_backend("i-a"))
+    pending = {"i-gone": 1}
+    backend = balancer.admit(_backend("i-a"), serving, pending, check=lambda *_: False)
+    assert [s[0] for s in backend.servers] == ["i-a"]
+    assert pending == {}

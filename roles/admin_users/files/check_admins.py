@@ -2,11 +2,17 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Filters of the admin_users role: check and normalise the admin list on the controller.
+"""Check and normalise the admin list of the admin_users role, on the controller.
 
-``admin_users_problems`` returns every problem of the list at once (one message per problem, naming the
-admin and the field), so an operator fixes admins.yml in one go; the role asserts the result is empty
-before it touches any host. ``admin_users_normalize`` fills the defaults of a valid list.
+The role runs this script once on the controller (``ansible_playbook_python``, before any host is
+changed) with a JSON document on stdin::
+
+    {"admins": [...], "reserved": [...], "min_rsa_bits": 2048,
+     "sshd_options": {...}, "sudo_defaults": [...], "fixed_sshd_options": {...}}
+
+and reads ``{"problems": [...], "admins": [...]}`` from stdout: every problem at once (one message per
+problem, naming the admin and the field), so an operator fixes admins.yml in one go, and the list with its
+defaults filled in. (A script rather than a filter plugin: roles inside a collection cannot carry plugins.)
 
 SSH public keys are checked by decoding them, as ``ssh-keygen -l`` does: the key type is one OpenSSH
 accepts, the base64 body decodes, the type inside the body matches the one in front, and the body holds
@@ -19,8 +25,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 import struct
+import sys
 from typing import Any
 
 FIELDS = ("name", "ssh_keys", "sudo", "state")
@@ -31,6 +39,7 @@ DEFAULTS = {"sudo": "none", "state": "present"}
 # Login names every distribution accepts: lower case, starting with a letter, at most 32 characters.
 # No dot: sudo ignores files in /etc/sudoers.d whose name contains one (railsdeploy-<name>).
 NAME_RE = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+SSHD_DIRECTIVE_RE = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 
 ECDSA_POINT_BYTES = {"nistp256": 65, "nistp384": 97, "nistp521": 133}
 # key type -> layout of the decoded body after the type string
@@ -126,8 +135,7 @@ def _check_body(key_type: str, blob: bytes, min_rsa_bits: int) -> None:
         bits = int.from_bytes(values[1], "big").bit_length()
         if bits < min_rsa_bits:
             raise KeyProblem(
-                f"is a {bits}-bit RSA key; at least {min_rsa_bits} bits are required "
-                "(better: ssh-keygen -t ed25519)"
+                f"is a {bits}-bit RSA key; at least {min_rsa_bits} bits are required (better: ssh-keygen -t ed25519)"
             )
 
 
@@ -183,9 +191,8 @@ def admin_users_problems(
                 "as, or a system account; see admin_users_reserved_names): choose another name"
             )
         elif name in first_index:
-            problems.append(
-                f"{label}: field 'name' duplicates entry {first_index[name] + 1}; list each admin once"
-            )
+            problems.append(f"{label}: field 'name' duplicates entry {first_index[name] + 1}; list each admin once")
+            continue  # its other fields would only repeat the first entry's problems
         else:
             first_index[name] = index
         state = admin.get("state", DEFAULTS["state"])
@@ -218,6 +225,45 @@ def admin_users_problems(
     return problems
 
 
+def admin_users_settings_problems(
+    sshd_options: Any,
+    sudo_defaults: Any,
+    fixed_sshd_options: Any = (),
+) -> list[str]:
+    """Problems of the role settings that end up in sshd and sudoers files, as messages naming the variable.
+
+    Only the shape is checked here (one directive per key, one line per value); whether sshd and sudo
+    accept the values is checked on the node by ``sshd -t`` and ``visudo -c`` before a file is written.
+    """
+    problems: list[str] = []
+    fixed = {str(k).lower() for k in (fixed_sshd_options or ())}
+    fixed.add("challengeresponseauthentication")  # the old name of KbdInteractiveAuthentication
+    if not isinstance(sshd_options, dict):
+        problems.append(
+            f"admin_users_sshd_options must be a mapping of sshd directives to values, got {sshd_options!r:.60}"
+        )
+    else:
+        for key, value in sshd_options.items():
+            if not isinstance(key, str) or not SSHD_DIRECTIVE_RE.fullmatch(key):
+                problems.append(f"admin_users_sshd_options: {key!r:.40} is not an sshd directive name (letters only)")
+            elif key.lower() in fixed:
+                problems.append(
+                    f"admin_users_sshd_options: {key} is always set by this role (passwords and root login stay "
+                    "refused); remove it"
+                )
+            if isinstance(value, (dict, list)) or value is None or "\n" in str(value) or "\r" in str(value):
+                problems.append(f"admin_users_sshd_options: the value of {key} must be one line of text")
+    if not isinstance(sudo_defaults, list):
+        problems.append(
+            f"admin_users_sudo_defaults must be a list of sudoers Defaults options, got {sudo_defaults!r:.60}"
+        )
+    else:
+        for index, option in enumerate(sudo_defaults):
+            if not isinstance(option, str) or not option.strip() or "\n" in option or "\r" in option:
+                problems.append(f"admin_users_sudo_defaults item {index + 1} must be one non-empty line of text")
+    return problems
+
+
 def admin_users_normalize(admins: list[dict]) -> list[dict]:
     """The admin list with defaults filled in: every entry has name, ssh_keys (a list), sudo and state."""
     result = []
@@ -234,11 +280,17 @@ def admin_users_normalize(admins: list[dict]) -> list[dict]:
     return result
 
 
-class FilterModule:
-    """Filters of the admin_users role."""
+def main() -> int:
+    request = json.load(sys.stdin)
+    problems = admin_users_problems(
+        request.get("admins"), request.get("reserved", []), int(request.get("min_rsa_bits", 2048))
+    ) + admin_users_settings_problems(
+        request.get("sshd_options", {}), request.get("sudo_defaults", []), request.get("fixed_sshd_options", {})
+    )
+    admins = [] if problems else admin_users_normalize(request.get("admins"))
+    json.dump({"problems": problems, "admins": admins}, sys.stdout)
+    return 0
 
-    def filters(self):
-        return {
-            "admin_users_problems": admin_users_problems,
-            "admin_users_normalize": admin_users_normalize,
-        }
+
+if __name__ == "__main__":
+    sys.exit(main())

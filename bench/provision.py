@@ -1,0 +1,55 @@
+"""Provision time and AWS API calls for 1 and for 8 rails nodes, each in one run, in the lab.
+
+Each run provisions its own environment (own nodes, groups, load balancer) in the same lab, so
+the two do not share work. Prints `provision_seconds_1`, `provision_seconds_8`,
+`provision_api_calls_1`, `provision_api_calls_8`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from aws_call_counter import CallCounter  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def provision(env_name: str, count: int, endpoint: str) -> tuple[float, int, str]:
+    with CallCounter(endpoint) as counter:
+        cmd = [
+            "ansible-playbook", "playbooks/provision.yml",
+            "-e", f"aws_endpoint_url={counter.url}",
+            "-e", f"railsdeploy_environment={env_name}",
+            "-e", f"railsdeploy_rails_count={count}",
+            "-e", f"railsdeploy_rails_name_prefix={env_name}-rails",
+            "-e", f"railsdeploy_postgres_node={env_name}-pg",
+            "-e", f"railsdeploy_assets_bucket=railsdeploy-{env_name}-assets",
+        ]
+        started = time.monotonic()
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        elapsed = time.monotonic() - started
+    if proc.returncode != 0:
+        sys.stderr.write(proc.stdout[-4000:] + proc.stderr[-2000:])
+        raise SystemExit(f"provision of {count} node(s) failed")
+    top = ", ".join(f"{k}={v}" for k, v in counter.calls.most_common(6))
+    return elapsed, counter.total, top
+
+
+def main() -> None:
+    state = json.loads((REPO / "lab/.state/lab.json").read_text())
+    os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
+    for count in (1, 8):
+        seconds, calls, top = provision(f"bench{count}", count, state["endpoint_url"])
+        print(f"provision_seconds_{count}: {seconds:.1f}")
+        print(f"provision_api_calls_{count}: {calls}")
+        print(f"# provision {count}: most frequent calls: {top}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

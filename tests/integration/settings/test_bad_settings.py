@@ -1,0 +1,72 @@
+"""Bad settings stop provision.yml before any AWS call, with a message naming the variable."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[3]
+INVENTORY = Path(__file__).with_name("inventory.yml")
+
+# (case id, extra vars as JSON, variable the message must name, words the message must contain)
+CASES = [
+    ("no-domain", {"railsdeploy_domain": None}, "railsdeploy_domain", "is not set; it is required"),
+    ("domain-with-space", {"railsdeploy_domain": "shop example.com"}, "railsdeploy_domain", "not a domain name"),
+    ("unknown-az", {"railsdeploy_subnets": {"eu-west-1a": "subnet-0123456789abcdef0", "us-east-1b": "subnet-0fedcba9876543210"}},
+     "railsdeploy_subnets", "us-east-1b are not zones of region eu-west-1"),
+    ("negative-count", {"railsdeploy_rails_count": -1}, "railsdeploy_rails_count", "not a number of rails nodes"),
+    ("count-not-a-number", {"railsdeploy_rails_count": "two"}, "railsdeploy_rails_count", "int"),
+    ("malformed-ami", {"railsdeploy_ami_id": "ami-XYZ"}, "railsdeploy_ami_id", "not an AMI id"),
+    ("ssh-from-anywhere", {"railsdeploy_admin_cidrs": ["0.0.0.0/0"]}, "railsdeploy_admin_cidrs",
+     "railsdeploy_allow_ssh_from_anywhere"),
+    ("cidr-without-prefix", {"railsdeploy_admin_cidrs": ["203.0.113.7"]}, "railsdeploy_admin_cidrs", "not CIDRs: 203.0.113.7"),
+    ("no-admin-cidr", {"railsdeploy_admin_cidrs": []}, "railsdeploy_admin_cidrs", "is not set; it is required"),
+    ("malformed-region", {"railsdeploy_region": "europe"}, "railsdeploy_region", "not an AWS region"),
+    ("malformed-vpc", {"railsdeploy_vpc_id": "vpc-123"}, "railsdeploy_vpc_id", "not a VPC id"),
+    ("malformed-subnet", {"railsdeploy_subnets": {"eu-west-1a": "sub-1"}}, "railsdeploy_subnets", "not subnet ids"),
+    ("hosted-zone-with-path", {"railsdeploy_hosted_zone_id": "/hostedzone/Z0123456789ABCDEFGHIJ"},
+     "railsdeploy_hosted_zone_id", "without /hostedzone/"),
+    ("volume-size-zero", {"railsdeploy_postgres_volume_size_gib": 0}, "railsdeploy_postgres_volume_size_gib",
+     "not an EBS volume size"),
+    ("unknown-volume-type", {"railsdeploy_postgres_volume_type": "st1"}, "railsdeploy_postgres_volume_type", "st1"),
+    ("primary-named-like-rails-node", {"railsdeploy_postgres_node": "rails2002"}, "railsdeploy_postgres_node",
+     "no rails node has"),
+    ("bad-instance-type", {"railsdeploy_rails_instance_type": "large"}, "railsdeploy_rails_instance_type",
+     "not an EC2 instance type"),
+    ("bad-bucket", {"railsdeploy_assets_bucket": "Shop_Assets"}, "railsdeploy_assets_bucket", "not an S3 bucket name"),
+    ("health-interval-too-short", {"railsdeploy_lb_health_check_interval": 1}, "railsdeploy_lb_health_check_interval",
+     "outside 5-300"),
+    ("no-key-pair", {"railsdeploy_key_name": ""}, "railsdeploy_key_name", "is not set; it is required"),
+]
+
+
+def run_provision(extra: dict) -> subprocess.CompletedProcess:
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1")
+    cmd = ["ansible-playbook", "-i", str(INVENTORY), "playbooks/provision.yml", "-e", json.dumps(extra)]
+    return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize(("extra", "variable", "words"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_setting_stops_before_any_aws_call(extra, variable, words):
+    proc = run_provision(extra)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0, out[-3000:]
+    assert variable in out, out[-3000:]
+    assert words in out, out[-3000:]
+    # Nothing got as far as AWS: no task of a role that calls it ran.
+    assert "railsdeploy.aws.security_groups" not in out, out[-3000:]
+    assert "Connection refused" not in out and "Could not connect to the endpoint" not in out, out[-3000:]
+
+
+def test_valid_settings_pass_validation_and_reach_aws():
+    """The control case: with the settings intact, validation passes and the first AWS call is made
+    (and fails, since nothing listens on the endpoint)."""
+    proc = run_provision({})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert "railsdeploy.aws.security_groups" in out, out[-3000:]
+    assert "Could not connect to the endpoint" in out or "Connection refused" in out, out[-3000:]

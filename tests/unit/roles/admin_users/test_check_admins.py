@@ -1,0 +1,264 @@
+"""Unit tests for roles/admin_users/files/check_admins.py: the admin list check run before any host.
+
+The key checks are also compared with OpenSSH itself (``ssh-keygen -l``) when it is installed: a key the
+filter accepts must be one OpenSSH reads, and a mangled key the filter refuses must be one it refuses.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[4] / "roles" / "admin_users" / "files" / "check_admins.py"
+_spec = importlib.util.spec_from_file_location("check_admins", SCRIPT)
+check = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(check)
+
+# Public halves of throw-away keys made with ssh-keygen for these tests.
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINCxattxRkqHSZLVf7HuZXZx+1aTgEYbHaLm3/UjvLHq alice@laptop"
+ED25519_B = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIL2gIsOH6B3998ztdAU+BSnG5ygmOplf2nMQISNSq75g bob@laptop"
+RSA_3072 = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABgQCKHDuqWFp4kjmLOy4vE15QT+dLryd5ICzxLkH6NiGVvwuXu0f4BZx04pNu3Xk0J8zRODY/"
+    "DbMJYkBoc0n0RMQDjWa6zKNafWya1V3pCvuhXZIwmNdeaF3Z7NoQeNMSzwHNIIxMRJakMO7mD6x6b2VYgG3MeC/00wvhY7DI09ty7nN+fZfXO2"
+    "lvOWUqjHKNS7mAn7AcHsrzTA6tPtZEpWluA3soramaVmGg0dWXpO0fgKChZ/8CSdOb7bxf3CcJY/pKxQbm2Om7EkOBJfjW/btL2IBsP9CUWvg8"
+    "piUai44XfyzoSKPgISnUgM8pWrIMw0lRdzG4q45prpz1pyeHBHJ3sRPxPcVZP2rMecZ6Y1NFHQ9rAw/3gSXkQZPZ6CJjO+QLTbKFxri7+j6XpG"
+    "fFsE0imeqTHBZDSG2zn2GAg2k84ogXSnU7UvegM9RpCu9dcdA5dCUe6FcmDR05fqQ3JCLr0cEBe+jWnbZRJKRbFt6naWGMbM6nbL7rRy+rDsM3"
+    "0g8= carol rsa key"
+)
+RSA_1024 = (
+    "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAAAgQCkgGDpwrdHFduGWBbbq526+qCx5maSC6o661KlBXGF7S9pG0XOsT0k+oOvXhCHbcF3bkVSN7K"
+    "1gFzxKtu9qcZZ0sUGkS/S5+N++rMJCyDTgwE8OAmK5t2jSFVC2aFUq+d/4JGSCB7mFAz5en0DWpjv4SdukL7fkXEkC/5BiB46YQ== old"
+)
+ECDSA_256 = (
+    "ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBAglDY6s+SFi/eYusXoQSnKdGmVElBe5qgsLOv"
+    "KHUxVwlwtnpwJYq9oAsLmNB3KnkH3x1M1kgCFtxmR4iMqM/jY= dave"
+)
+ECDSA_384 = (
+    "ecdsa-sha2-nistp384 AAAAE2VjZHNhLXNoYTItbmlzdHAzODQAAAAIbmlzdHAzODQAAABhBPVkcaaK6wiDO3JSfcUS/2FI3yOHvvb4GkcguQ"
+    "DRV6lzBJVUbRGREywUTkMlWq/ta75seIJprY2MdwGZr35Lu3MBfOKX5mB7q5D/HqcGswkU3kXdkmPZpH/jovJ7j/9bYA=="
+)
+ECDSA_521 = (
+    "ecdsa-sha2-nistp521 AAAAE2VjZHNhLXNoYTItbmlzdHA1MjEAAAAIbmlzdHA1MjEAAACFBACLN84Wx5QovIc+udQa/b+Ahg8UlAQ/HODGs1"
+    "5iLslI2PqPJ7GPdb1oqGoUJb5fJEvYhX8+dxWC8YckS4whjMlImwBo80EFpyAkitIYJ2Gh7Mh48FOA3FmErGQRZ/gp0XD24NLkPjH/1TnK/LOa"
+    "NVoto0sEI/INRMdBhDaWzmYKoQd4aA== erin"
+)
+
+
+def _blob(*fields: bytes) -> str:
+    return base64.b64encode(b"".join(struct.pack(">I", len(f)) + f for f in fields)).decode()
+
+
+ED_BODY = ED25519.split()[1]
+MANGLED = {
+    "truncated body": "ssh-ed25519 " + ED_BODY[:-8],
+    "not base64": "ssh-ed25519 AAAA!!!!not-base64",
+    "type mismatch": "ssh-rsa " + ED_BODY,
+    "short ed25519": "ssh-ed25519 " + _blob(b"ssh-ed25519", b"\x01" * 16),
+    "trailing bytes": "ssh-ed25519 " + _blob(b"ssh-ed25519", b"\x01" * 32, b"extra"),
+    "wrong curve": "ecdsa-sha2-nistp256 " + ECDSA_384.split()[1],
+    "no body": "ssh-ed25519",
+}
+REFUSED_BY_POLICY = {
+    "unknown type": "ssh-foo AAAA",
+    "dsa": "ssh-dss " + _blob(b"ssh-dss", b"p", b"q", b"g", b"y"),
+    "options in front": 'from="10.0.0.0/8" ' + ED25519,
+    "private key": "-----BEGIN OPENSSH PRIVATE KEY-----",
+    "two lines": ED25519 + "\n" + ED25519_B,
+    "empty": "  ",
+    "not a string": 42,
+    "1024-bit rsa": RSA_1024,
+}
+
+
+@pytest.mark.parametrize("key", [ED25519, ED25519_B, RSA_3072, ECDSA_256, ECDSA_384, ECDSA_521])
+def test_real_keys_are_accepted(key):
+    key_type, blob = check.parse_public_key(key)
+    assert key_type == key.split()[0]
+    assert blob == base64.b64decode(key.split()[1])
+
+
+def test_sk_keys_are_accepted():
+    key = "sk-ssh-ed25519@openssh.com " + _blob(b"sk-ssh-ed25519@openssh.com", b"\x02" * 32, b"ssh:")
+    assert check.parse_public_key(key)[0] == "sk-ssh-ed25519@openssh.com"
+
+
+@pytest.mark.parametrize("case", sorted(MANGLED) + sorted(REFUSED_BY_POLICY))
+def test_broken_or_refused_keys_are_refused(case):
+    key = MANGLED.get(case, REFUSED_BY_POLICY.get(case))
+    with pytest.raises(check.KeyProblem):
+        check.parse_public_key(key)
+
+
+def test_rsa_minimum_is_configurable():
+    assert check.parse_public_key(RSA_1024, min_rsa_bits=1024)[0] == "ssh-rsa"
+    with pytest.raises(check.KeyProblem, match="1024-bit RSA key; at least 2048"):
+        check.parse_public_key(RSA_1024)
+
+
+needs_ssh_keygen = pytest.mark.skipif(shutil.which("ssh-keygen") is None, reason="ssh-keygen not installed")
+
+
+def _ssh_keygen_reads(tmp_path, key: str) -> bool:
+    path = tmp_path / "key.pub"
+    path.write_text(key + "\n")
+    return subprocess.run(["ssh-keygen", "-l", "-f", str(path)], capture_output=True).returncode == 0
+
+
+@needs_ssh_keygen
+@pytest.mark.parametrize("key", [ED25519, RSA_3072, ECDSA_256, ECDSA_521])
+def test_openssh_reads_what_the_filter_accepts(tmp_path, key):
+    assert _ssh_keygen_reads(tmp_path, key)
+
+
+@needs_ssh_keygen
+@pytest.mark.parametrize("case", sorted(MANGLED))
+def test_openssh_refuses_what_the_filter_calls_mangled(tmp_path, case):
+    assert not _ssh_keygen_reads(tmp_path, MANGLED[case])
+
+
+# --- the admin list ----------------------------------------------------------------------------------
+
+
+def _admin(name="alice", **kw):
+    entry = {"name": name, "ssh_keys": [ED25519], "sudo": "passwordless", "state": "present"}
+    entry.update(kw)
+    return entry
+
+
+def test_a_valid_list_has_no_problems():
+    admins = [
+        _admin(),
+        _admin("bob", ssh_keys=[ED25519_B, RSA_3072], sudo="password"),
+        {"name": "carol", "ssh_keys": ECDSA_256},  # a single key as a string; sudo and state defaulted
+        {"name": "dave", "state": "absent"},  # an absent admin needs no key
+    ]
+    assert check.admin_users_problems(admins, ["root", "admin"]) == []
+
+
+def test_an_empty_list_is_valid_but_a_missing_one_is_not():
+    assert check.admin_users_problems([]) == []
+    (problem,) = check.admin_users_problems(None)
+    assert "railsdeploy_admins is not set" in problem and "admins.yml" in problem
+
+
+@pytest.mark.parametrize(
+    ("admins", "expected"),
+    [
+        ([_admin(ssh_keys=[])], "admin 'alice' (entry 1): field 'ssh_keys' is missing or empty"),
+        ([{"name": "alice", "sudo": "none"}], "admin 'alice' (entry 1): field 'ssh_keys' is missing or empty"),
+        ([_admin(ssh_keys=[MANGLED["truncated body"]])], "admin 'alice' (entry 1): field 'ssh_keys' item 1 "),
+        ([_admin(ssh_keys="not a key")], "admin 'alice' (entry 1): field 'ssh_keys' item 1 has unknown key type"),
+        ([_admin(ssh_keys={"a": 1})], "field 'ssh_keys' must be a list"),
+        ([_admin(), _admin(ssh_keys=[ED25519_B])], "admin 'alice' (entry 2): field 'name' duplicates entry 1"),
+        ([_admin(sudo="sometimes")], "admin 'alice' (entry 1): field 'sudo' is 'sometimes'; expected one of"),
+        ([_admin(sudo=True)], "field 'sudo' is True"),
+        ([_admin(state="gone")], "field 'state' is 'gone'; expected one of present, absent"),
+        ([_admin("Alice")], "admin 'Alice' (entry 1): field 'name' is not a valid login name"),
+        ([_admin("al.ice")], "field 'name' is not a valid login name"),
+        ([_admin("a" * 33)], "field 'name' is not a valid login name"),
+        ([_admin("root")], "admin 'root' (entry 1): field 'name' 'root' is reserved"),
+        ([_admin("admin")], "admin 'admin' (entry 1): field 'name' 'admin' is reserved"),
+        ([_admin(name="")], "admin entry 1: field 'name' is missing or empty"),
+        ([{"ssh_keys": [ED25519]}], "admin entry 1: field 'name' is missing or empty"),
+        ([_admin(sudoers="x")], "admin 'alice' (entry 1): unknown field(s) sudoers"),
+        (["alice"], "admin entry 1: must be a mapping"),
+        ({"alice": {}}, "railsdeploy_admins must be a list"),
+        ([_admin(), _admin("bob")], "admin 'bob' (entry 2): field 'ssh_keys' item 1 is also a key of admin 'alice'"),
+    ],
+)
+def test_each_problem_names_the_admin_and_the_field(admins, expected):
+    problems = check.admin_users_problems(admins, ["root", "admin"])
+    assert any(expected in p for p in problems), problems
+
+
+def test_every_problem_is_reported_at_once():
+    admins = [_admin(ssh_keys=[]), _admin("bob", sudo="maybe", ssh_keys=[ED25519_B]), _admin("bob")]
+    problems = check.admin_users_problems(admins)
+    assert len(problems) == 3, problems
+
+
+def test_an_absent_admin_may_share_a_key_with_a_present_one():
+    admins = [_admin("alice"), _admin("olduser", state="absent")]
+    assert check.admin_users_problems(admins) == []
+
+
+def test_normalize_fills_defaults_and_strips_keys():
+    admins = [{"name": "carol", "ssh_keys": "  " + ECDSA_256 + "\n"}, {"name": "dave", "state": "absent"}]
+    assert check.admin_users_normalize(admins) == [
+        {"name": "carol", "ssh_keys": [ECDSA_256], "sudo": "none", "state": "present"},
+        {"name": "dave", "ssh_keys": [], "sudo": "none", "state": "absent"},
+    ]
+
+
+# --- settings written into sshd and sudoers files ----------------------------------------------------
+
+FIXED = {"PasswordAuthentication": "no", "KbdInteractiveAuthentication": "no", "PermitRootLogin": "no"}
+
+
+def test_default_like_settings_have_no_problems():
+    assert (
+        check.admin_users_settings_problems({"AuthorizedKeysFile": ".ssh/authorized_keys"}, ["!lecture"], FIXED) == []
+    )
+
+
+@pytest.mark.parametrize(
+    ("sshd_options", "sudo_defaults", "expected"),
+    [
+        ({"permitrootlogin": "yes"}, [], "permitrootlogin is always set by this role"),
+        ({"ChallengeResponseAuthentication": "yes"}, [], "ChallengeResponseAuthentication is always set"),
+        ({"Foo Bar": "x"}, [], "is not an sshd directive name"),
+        ({"Banner": "none\nPermitRootLogin yes"}, [], "the value of Banner must be one line"),
+        ({"Banner": ["a"]}, [], "the value of Banner must be one line"),
+        (["PermitRootLogin no"], [], "admin_users_sshd_options must be a mapping"),
+        ({}, "!lecture", "admin_users_sudo_defaults must be a list"),
+        ({}, ["!lecture\nALL ALL=(ALL) NOPASSWD: ALL"], "admin_users_sudo_defaults item 1 must be one non-empty line"),
+        ({}, [""], "admin_users_sudo_defaults item 1"),
+    ],
+)
+def test_settings_that_would_inject_or_weaken_are_refused(sshd_options, sudo_defaults, expected):
+    problems = check.admin_users_settings_problems(sshd_options, sudo_defaults, FIXED)
+    assert any(expected in p for p in problems), problems
+
+
+def test_an_unknown_but_well_formed_directive_is_left_to_sshd():
+    # sshd -t on the node refuses it before the drop-in is written; the molecule scenario proves that.
+    assert check.admin_users_settings_problems({"NoSuchDirective": "yes"}, [], FIXED) == []
+
+
+# --- the script as the role runs it ------------------------------------------------------------------
+
+
+def _run(request: dict) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT)], input=json.dumps(request), capture_output=True, text=True, check=True
+    )
+    return json.loads(done.stdout)
+
+
+def test_script_returns_the_normalised_list_when_valid():
+    answer = _run({"admins": [{"name": "carol", "ssh_keys": ECDSA_256}], "reserved": ["root"], "sshd_options": {}})
+    assert answer == {
+        "problems": [],
+        "admins": [{"name": "carol", "ssh_keys": [ECDSA_256], "sudo": "none", "state": "present"}],
+    }
+
+
+def test_script_returns_every_problem_and_no_admins_when_invalid():
+    answer = _run(
+        {
+            "admins": [_admin(sudo="maybe"), _admin()],
+            "reserved": [],
+            "sshd_options": {"PermitRootLogin": "yes"},
+            "fixed_sshd_options": FIXED,
+        }
+    )
+    assert answer["admins"] == []
+    assert len(answer["problems"]) == 3, answer["problems"]
