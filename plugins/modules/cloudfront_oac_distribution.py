@@ -79,7 +79,8 @@ options:
     description:
       - Id of the Origin Access Control that signs the requests to the bucket, as returned by
         M(railsdeploy.aws.cloudfront_origin_access_control).
-      - Required when O(state=present).
+      - Required when O(state=present). It may be empty only in check mode (when the OAC of an earlier task
+        would only be created by a real run).
     type: str
   comment:
     description:

@@ -33,7 +33,7 @@ attributes:
 options:
   name:
     description:
-      - Name of the Origin Access Control, at most 64 characters. It identifies the OAC: a run finds the
+      - Name of the Origin Access Control, at most 64 characters. It identifies the OAC; a run finds the
         existing one by this name and never creates a second one with it.
     type: str
     required: true

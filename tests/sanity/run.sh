@@ -54,6 +54,25 @@ tar -C "${repo_root}" \
     --exclude=__pycache__ --exclude=.pytest_cache --exclude=.ruff_cache \
     -cf - . | tar -C "${dest}" -xf -
 
+# The collections this one depends on (galaxy.yml `dependencies`), linked beside it from the venv: ansible-test
+# resolves other collections' doc fragments (amazon.aws.common.modules, ...) and module_utils
+# (AnsibleAWSModule) only inside the collection root it tests in, build/sanity/ansible_collections.
+"${venv_bin}/python" - "${repo_root}/galaxy.yml" "$(dirname "$(dirname "${dest}")")" <<'EOF'
+import os, sys, sysconfig, yaml
+galaxy, root = sys.argv[1], sys.argv[2]
+installed = os.path.join(sysconfig.get_paths()["purelib"], "ansible_collections")
+for name in yaml.safe_load(open(galaxy)).get("dependencies") or {}:
+    namespace, collection = name.split(".")
+    source, link = os.path.join(installed, namespace, collection), os.path.join(root, namespace, collection)
+    if not os.path.isdir(source):
+        sys.exit(f"collection {name} (a galaxy.yml dependency) is not installed in {installed}: pip install -r requirements.txt")
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    if os.path.islink(link) and os.readlink(link) != source:
+        os.unlink(link)
+    if not os.path.lexists(link):
+        os.symlink(source, link)
+EOF
+
 cd "${dest}"
 # The venv's bin first: ansible-test runs its helpers (ansible-doc, python) from PATH.
 export PATH="${venv_bin}:${PATH}"
