@@ -50,6 +50,7 @@ demo: lab-up  ## Bring up the whole system in the lab and deploy the app
 lint: venv  ## ansible-lint (production profile), ansible-test sanity, ruff
 	ansible-lint
 	tests/sanity/run.sh
+	tests/build/check_build.sh
 	ruff check .
 
 unit: venv  ## Unit tests (no lab needed)

@@ -38,7 +38,8 @@ fi
 echo "$(wc -l <<<"${listing}") entries, none ignored-by-design"
 
 echo "== install (offline, no deps)"
-ansible-galaxy collection install --offline --no-deps -p "${work}/collections" "${artifact}"
+# --force: the checkout itself may be on the configured collections path (build/collections).
+env -u ANSIBLE_CONFIG ANSIBLE_COLLECTIONS_PATH="${work}/collections" ansible-galaxy collection install --offline --no-deps --force -p "${work}/collections" "${artifact}"
 
 echo "== ansible-doc from the installed copy"
 # Run from the temp dir so no ansible.cfg or collection in the checkout is picked up.

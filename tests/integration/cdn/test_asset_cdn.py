@@ -5,7 +5,7 @@ distribution and nobody else read the assets, a browser's ``/assets/<file>`` map
 second run and a check-mode run change nothing, and ``absent`` removes it all.
 
 moto 5.2.5 does not store a distribution origin's ``OriginAccessControlId``; the server is started through
-``moto_server_oac.py``, which keeps it (see there). ``test_stock_moto_still_drops_the_oac`` notices when moto
+``lab/moto_server.py``, which keeps it (see there). ``test_stock_moto_still_drops_the_oac`` notices when moto
 fixes this and the launcher can go.
 
 Run with ``.venv/bin/pytest tests/integration/cdn -v`` (no Docker, no lab: about a minute).
@@ -51,7 +51,7 @@ def endpoint() -> Iterator[str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, str(HERE / "moto_server_oac.py"), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, str(REPO / "lab" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -297,7 +297,7 @@ def test_absent_removes_distribution_oac_and_bucket(playbook, aws):
 
 
 def test_stock_moto_still_drops_the_oac():
-    """Canary: when this fails, moto stores OriginAccessControlId and moto_server_oac.py can go."""
+    """Canary: when this fails, moto stores OriginAccessControlId and its fix in lab/moto_server.py can go."""
     from moto import mock_aws
 
     with mock_aws():
