@@ -41,6 +41,17 @@ def provision(env_name: str, count: int, endpoint: str) -> tuple[float, int, str
     return elapsed, counter.total, top
 
 
+def destroy(env_name: str, count: int) -> None:
+    """Remove the benchmark's nodes and data volume again (the lab may be shared)."""
+    nodes = [f"{env_name}-rails{2001 + i}" for i in range(count)] + [f"{env_name}-pg"]
+    subprocess.run(
+        ["ansible-playbook", "playbooks/destroy.yml", "-e", f"railsdeploy_environment={env_name}",
+         "-e", f"railsdeploy_rails_name_prefix={env_name}-rails", "-e", f"railsdeploy_postgres_node={env_name}-pg",
+         "-e", f"railsdeploy_assets_bucket=railsdeploy-{env_name}-assets", "-e", f"nodes={','.join(nodes)}",
+         "-e", f"confirm_destroy_primary={env_name}-pg", "-e", "purge_data_volumes=true"],
+        cwd=REPO, capture_output=True, text=True, check=True)
+
+
 def main() -> None:
     state = json.loads((REPO / "lab/.state/lab.json").read_text())
     os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
@@ -49,6 +60,7 @@ def main() -> None:
         print(f"provision_seconds_{count}: {seconds:.1f}")
         print(f"provision_api_calls_{count}: {calls}")
         print(f"# provision {count}: most frequent calls: {top}", file=sys.stderr)
+        destroy(f"bench{count}", count)
 
 
 if __name__ == "__main__":
