@@ -155,7 +155,9 @@ def create_node(inst: Instance, name: str, pubkey: str) -> None:
         "--label", f"{config.LABEL}={NODE_ROLE}", "--label", f"{config.LABEL}.instance={inst.id}",
         "--label", config.OWNER,
         "--network", config.NETWORK, "--ip", inst.ip,
-        "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN",
+        # SYS_PTRACE: the node's dockerd enters its containers' namespaces (docker exec, health
+        # checks) also when their main process is not root.
+        "--cap-add", "SYS_ADMIN", "--cap-add", "NET_ADMIN", "--cap-add", "SYS_PTRACE",
         "--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
         "--cgroupns", "host", "--volume", "/sys/fs/cgroup:/sys/fs/cgroup:rw",
         # Loop devices are the lab's EBS volumes; hot-attach creates their nodes later.
