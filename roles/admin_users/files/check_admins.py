@@ -102,6 +102,8 @@ def parse_public_key(line: Any, min_rsa_bits: int = 2048) -> tuple[str, bytes]:
     if len(fields) < 2:
         raise KeyProblem(f"has no base64 body after {key_type}")
     body = fields[1]
+    if len(fields) > 2 and any(word in KEY_LAYOUTS for word in fields[2].split()):
+        raise KeyProblem("holds two keys on one line: give each key as its own list item")
     try:
         blob = base64.b64decode(body.encode("ascii"), validate=True)
     except (binascii.Error, UnicodeEncodeError, ValueError):
@@ -272,7 +274,7 @@ def admin_users_normalize(admins: list[dict]) -> list[dict]:
         result.append(
             {
                 "name": admin["name"],
-                "ssh_keys": [k.strip() for k in keys],
+                "ssh_keys": [k.strip() for k in keys] if admin.get("state", DEFAULTS["state"]) == "present" else [],
                 "sudo": admin.get("sudo", DEFAULTS["sudo"]),
                 "state": admin.get("state", DEFAULTS["state"]),
             }

@@ -75,6 +75,7 @@ REFUSED_BY_POLICY = {
     "empty": "  ",
     "not a string": 42,
     "1024-bit rsa": RSA_1024,
+    "two keys on one line": ED25519 + " " + ED25519_B,
 }
 
 
@@ -191,7 +192,10 @@ def test_an_absent_admin_may_share_a_key_with_a_present_one():
 
 
 def test_normalize_fills_defaults_and_strips_keys():
-    admins = [{"name": "carol", "ssh_keys": "  " + ECDSA_256 + "\n"}, {"name": "dave", "state": "absent"}]
+    admins = [
+        {"name": "carol", "ssh_keys": "  " + ECDSA_256 + "\n"},
+        {"name": "dave", "state": "absent", "ssh_keys": {"ignored": "for an absent admin"}},
+    ]
     assert check.admin_users_normalize(admins) == [
         {"name": "carol", "ssh_keys": [ECDSA_256], "sudo": "none", "state": "present"},
         {"name": "dave", "ssh_keys": [], "sudo": "none", "state": "absent"},
