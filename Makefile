@@ -45,7 +45,8 @@ lab-status: venv  ## What the lab runs
 
 demo: lab-up  ## Bring up the whole system in the lab and deploy the app
 	ansible-playbook playbooks/site.yml
-	@echo "Open $$($(LABCTL) env | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["balancer_url"])')/"
+	@echo "Open $$($(LABCTL) env | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["balancer_url"])')/" \
+	  "(503 until deploy_rails.yml joins site.yml: no app behind the balancer yet)"
 
 lint: venv  ## ansible-lint (production profile), ansible-test sanity, ruff
 	ansible-lint
