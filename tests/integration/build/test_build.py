@@ -1,0 +1,357 @@
+"""playbooks/build.yml end to end: its own moto_server (the asset bucket) and its own registry container.
+
+What a user would notice: the release's image can be pulled from the registry under the release id (by default
+the source's commit), its fingerprinted assets are in the bucket with a year-long immutable Cache-Control and
+their Content-Type, a later release leaves the earlier release's assets where its pages still find them, the
+same build again changes nothing, and a bad release id is refused before anything is built or pushed.
+
+The test app (lab/images/testapp/) is built from the root filesystem image that `make images` made
+(railsdeploy-lab/testapp-rootfs) and the registry runs the lab's registry image: no lab needs to be up, but the
+lab images must exist. Builds reuse Docker's layer cache: only the release's own layer is built.
+
+Run with ``.venv/bin/pytest tests/integration/build -v`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import yaml
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[2]
+PLAYBOOK = REPO / "playbooks" / "build.yml"
+BIN = Path(sys.executable).parent
+REGION = "us-west-2"
+BUCKET = "itest-build-assets"
+PREFIX = "production/assets"
+REPOSITORY = "itest/testapp"
+CACHE_CONTROL = "public, max-age=31536000, immutable"
+ACCESS_KEY = "BUILDTESTACCESSKEY00"
+SECRET_KEY = "build-test-secret-key-not-a-real-one"
+REGISTRY_IMAGE = "railsdeploy-lab/registry:latest"
+
+sys.path.insert(0, str(REPO / "lab"))
+from labkit.images import rootfs_ref  # noqa: E402
+
+TESTAPP_BASE = rootfs_ref("testapp")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, proc: subprocess.Popen[str] | None = None, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+                pytest.fail(f"{url} did not answer")
+            time.sleep(0.2)
+
+
+def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def images_present() -> None:
+    missing = [ref for ref in (TESTAPP_BASE, REGISTRY_IMAGE) if docker("image", "inspect", ref, check=False).returncode]
+    if missing:
+        pytest.fail(f"lab images missing: {', '.join(missing)}; run `make images` first")
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    """URL of a moto_server of this module, with the asset bucket made (provision.yml's job), stopped at the end."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "lab" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        wait_http(f"{url}/moto-api/", proc)
+        s3(url).create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def s3(endpoint: str) -> Any:
+    return boto3.client(
+        "s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY
+    )
+
+
+class Registry:
+    def __init__(self, port: int) -> None:
+        self.address = f"127.0.0.1:{port}"  # Docker pushes to 127.0.0.0/8 over plain HTTP without configuration
+
+    def tags(self, name: str = REPOSITORY) -> list[str]:
+        try:
+            with urllib.request.urlopen(f"http://{self.address}/v2/{name}/tags/list", timeout=5) as resp:
+                return sorted(json.load(resp).get("tags") or [])
+        except urllib.error.HTTPError as exc:
+            if exc.code == 404:  # NAME_UNKNOWN: nothing was ever pushed to it
+                return []
+            raise
+
+    def catalog(self) -> list[str]:
+        with urllib.request.urlopen(f"http://{self.address}/v2/_catalog", timeout=5) as resp:
+            return json.load(resp).get("repositories") or []
+
+
+@pytest.fixture(scope="module")
+def registry(images_present) -> Iterator[Registry]:
+    """The lab's registry image in a container of this module, published on a free 127.0.0.1 port."""
+    port = free_port()
+    name = f"rdbuild-itest-registry-{os.getpid()}"
+    docker("run", "--detach", "--rm", "--name", name, "--publish", f"127.0.0.1:{port}:5000", REGISTRY_IMAGE)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v2/")
+        yield Registry(port)
+    finally:
+        docker("rm", "--force", name, check=False)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    """A copy of the test app in a git repository of its own: (directory, its short commit id)."""
+    root = tmp_path_factory.mktemp("app") / "testapp"
+    shutil.copytree(REPO / "lab" / "images" / "testapp", root, ignore=shutil.ignore_patterns("__pycache__"))
+    git = ["git", "-C", str(root), "-c", "user.name=itest", "-c", "user.email=itest@example.com"]
+    subprocess.run([*git, "init", "--quiet"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "--quiet", "-m", "test app"], check=True)
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], check=True, capture_output=True, text=True)
+    return root, commit.stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def not_a_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("plain") / "testapp"
+    shutil.copytree(REPO / "lab" / "images" / "testapp", root, ignore=shutil.ignore_patterns("__pycache__"))
+    return root
+
+
+@pytest.fixture(scope="module")
+def collections_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """This checkout as ``railsdeploy.aws`` (a symlink), then the venv's collections (amazon.aws, ...)."""
+    root = tmp_path_factory.mktemp("collections")
+    link = root / "ansible_collections" / "railsdeploy" / "aws"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(REPO, target_is_directory=True)
+    return os.pathsep.join([str(root), sysconfig.get_paths()["purelib"]])
+
+
+@pytest.fixture(scope="module")
+def inventory(tmp_path_factory, endpoint: str, registry: Registry, source) -> Path:
+    """A production-like inventory: valid settings, the test's moto and registry, the test app's build args."""
+    path = tmp_path_factory.mktemp("inventory") / "hosts.yml"
+    settings = {
+        "aws_endpoint_url": endpoint,
+        "aws_access_key": ACCESS_KEY,
+        "aws_secret_key": SECRET_KEY,
+        "railsdeploy_project": "shop",
+        "railsdeploy_environment": "production",
+        "railsdeploy_region": REGION,
+        "railsdeploy_domain": "shop.example.com",
+        "railsdeploy_hosted_zone_id": "Z0123456789ABCDEFGHIJ",
+        "railsdeploy_vpc_id": "vpc-0123456789abcdef0",
+        "railsdeploy_subnets": {"us-west-2a": "subnet-0123456789abcdef0"},
+        "railsdeploy_ami_id": "ami-0123456789abcdef0",
+        "railsdeploy_key_name": "shop-admins",
+        "railsdeploy_admin_cidrs": ["203.0.113.0/24"],
+        "railsdeploy_assets_bucket": BUCKET,
+        "railsdeploy_assets_prefix": PREFIX,
+        "railsdeploy_app_image": f"{registry.address}/{REPOSITORY}",
+        "rails_image_source": str(source[0]),
+        "rails_image_build_args": {"BASE": TESTAPP_BASE},
+        "rails_image_release_build_arg": "APP_RELEASE",
+    }
+    localhost = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+    hosts = {"localhost": localhost}
+    path.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": settings}}))
+    return path
+
+
+class Run:
+    """One ansible-playbook run with the JSON callback."""
+
+    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
+        self.proc = proc
+        self.rc = proc.returncode
+        try:
+            self.output = json.loads(proc.stdout)
+        except ValueError:
+            pytest.fail(f"ansible-playbook printed no JSON ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr}")
+        self.stats = self.output["stats"]["localhost"]
+        self.tasks = [
+            (task["task"]["name"], task["hosts"]["localhost"])
+            for play in self.output["plays"]
+            for task in play["tasks"]
+        ]
+
+    def ok(self) -> Run:
+        assert self.rc == 0, f"ansible-playbook failed ({self.rc}):\n{self.proc.stdout[-6000:]}\n{self.proc.stderr}"
+        return self
+
+    @property
+    def changed(self) -> int:
+        return self.stats["changed"]
+
+    def changed_tasks(self) -> list[str]:
+        return [name for name, result in self.tasks if result.get("changed")]
+
+    def failure(self) -> str:
+        (msg,) = [result.get("msg", "") for _name, result in self.tasks if result.get("failed")]
+        return msg
+
+
+@pytest.fixture(scope="module")
+def build(inventory: Path, collections_path: str):
+    def run(*args: str) -> Run:
+        env = dict(
+            os.environ,
+            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+            ANSIBLE_COLLECTIONS_PATH=collections_path,
+            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_DEPRECATION_WARNINGS="0",
+        )
+        cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK), *args]
+        return Run(subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900))
+
+    return run
+
+
+@pytest.fixture(scope="module", autouse=True)
+def remove_built_images(registry: Registry) -> Iterator[None]:
+    yield
+    refs = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{registry.address}/{REPOSITORY}").stdout
+    for ref in refs.split():
+        docker("image", "rm", ref, check=False)
+
+
+def objects(endpoint: str) -> dict[str, dict[str, Any]]:
+    """Every object under the prefix: key -> its HEAD (Cache-Control, Content-Type, ...)."""
+    client = s3(endpoint)
+    listed = client.list_objects_v2(Bucket=BUCKET, Prefix=f"{PREFIX}/").get("Contents") or []
+    return {obj["Key"]: client.head_object(Bucket=BUCKET, Key=obj["Key"]) for obj in listed}
+
+
+def image_assets(ref: str) -> list[str]:
+    """The fingerprinted files in the pushed image, as the deploy will pull it."""
+    listing = docker("run", "--rm", "--entrypoint", "ls", ref, "/app/public/assets").stdout
+    return sorted(listing.split())
+
+
+# Refusals first: the registry and the bucket are still empty, so "nothing pushed" is exact.
+
+
+@pytest.mark.parametrize("release", ["bad tag", "-leading-dash", "x" * 129, "sha/with/slash"])
+def test_a_bad_release_id_is_refused_before_anything_is_built(build, registry, endpoint, release):
+    refused = build("-e", json.dumps({"rails_app_release": release}))
+
+    assert refused.rc != 0
+    assert "is not a valid Docker tag" in refused.failure()
+    assert json.dumps(release) in refused.failure()
+    assert refused.changed == 0
+    assert registry.catalog() == []
+    assert objects(endpoint) == {}
+
+
+def test_outside_a_git_checkout_the_release_id_is_required(build, registry, not_a_checkout):
+    refused = build("-e", json.dumps({"rails_image_source": str(not_a_checkout)}))
+
+    assert refused.rc != 0
+    assert "is not a git checkout" in refused.failure()
+    assert "-e rails_app_release=<id>" in refused.failure()
+    assert registry.catalog() == []
+
+
+@pytest.fixture(scope="module")
+def first(build, source) -> Run:
+    return build().ok()
+
+
+def test_the_image_is_in_the_registry_under_the_commit_id(first, registry, source):
+    _root, commit = source
+    assert registry.tags() == [commit]
+
+
+def test_the_assets_are_in_the_bucket_immutable_with_their_content_type(first, registry, endpoint, source):
+    _root, commit = source
+    found = objects(endpoint)
+
+    files = image_assets(f"{registry.address}/{REPOSITORY}:{commit}")
+    assert sorted(key.rsplit("/", 1)[1] for key in found) == files  # the manifest (.manifest.json) stays out
+    assert {key.rsplit(".", 1)[1] for key in found} == {"css", "js"}
+    for key, head in found.items():
+        assert head["CacheControl"] == CACHE_CONTROL
+        assert head["ContentType"] == {"css": "text/css", "js": "text/javascript"}[key.rsplit(".", 1)[1]]
+    css = next(key for key in found if key.endswith(".css"))
+    body = s3(endpoint).get_object(Bucket=BUCKET, Key=css)["Body"].read().decode()
+    assert f"release {commit}" in body  # the release id went in as APP_RELEASE
+
+
+def test_the_same_build_again_changes_nothing(first, build):
+    again = build().ok()
+    assert again.changed == 0, again.changed_tasks()
+
+
+def test_a_later_release_keeps_the_earlier_releases_assets(first, build, registry, endpoint, source):
+    _root, commit = source
+    before = objects(endpoint)
+
+    second = build("-e", "rails_app_release=2").ok()
+
+    after = objects(endpoint)
+    assert registry.tags() == sorted([commit, "2"])
+    assert set(before) < set(after)
+    for key, head in before.items():
+        assert after[key]["ETag"] == head["ETag"]  # untouched, not uploaded again
+    new = set(after) - set(before)
+    assert len(new) == 2
+    assert sorted(key.rsplit("/", 1)[1] for key in new) == image_assets(f"{registry.address}/{REPOSITORY}:2")
+    assert "railsdeploy.aws.rails_image : Image is in the registry as " in " ".join(second.changed_tasks())
+
+
+def test_check_mode_predicts_the_build_and_publishes_nothing(first, build, registry, endpoint):
+    before = objects(endpoint)
+
+    checked = build("--check", "-e", json.dumps({"rails_app_release": "3"})).ok()
+
+    assert [name for name in checked.changed_tasks() if "Image is built as" in name]
+    assert "3" not in registry.tags()
+    assert {key: head["ETag"] for key, head in objects(endpoint).items()} == {
+        key: head["ETag"] for key, head in before.items()
+    }
