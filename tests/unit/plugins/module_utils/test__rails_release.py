@@ -1,0 +1,663 @@
+"""ReleaseSwap against a node simulated in memory: a fake docker CLI, a fake proxy and fake health checks.
+
+``Node`` answers the docker commands ReleaseSwap sends (``container inspect``, ``image inspect``, ``run``,
+``stop``, ``rm``, ``kill``, ``logs``, ``pull``) from a small model of containers and images, and answers
+HTTP probes: a slot's port answers as its container's release behaves; the proxy's port answers from the
+slot its backend file named when it last (re)loaded it - on start and on SIGUSR2, as haproxy does. Every
+docker call, probe and sleep lands in ``node.events`` so that tests can check the order of the swap.
+The files (state dir, backend file, retained file, audit log) are real, in a temp dir.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container import SECRETS_TARGET, Docker
+from ansible_collections.railsdeploy.aws.plugins.module_utils._rails_release import (
+    LABEL_FINGERPRINT,
+    LABEL_RELEASE,
+    LABEL_SLOT,
+    DeployFailed,
+    ReleaseSwap,
+)
+
+IMAGE = "registry.example/shop"
+PROXY = "rails-proxy"
+PROXY_PORT = 8080
+HOST = "node-1"
+# docker run options that take a value (the rest are flags)
+VALUE_OPTIONS = {"--name", "--env", "--label", "--publish", "--restart", "--stop-timeout", "--mount", "--entrypoint",
+                 "--memory"}
+
+
+def image_id(release: str) -> str:
+    return "sha256:" + (release * 64)[:64]
+
+
+class Node:
+    """One node: docker's containers and images, the proxy, a clock, and the record of what happened."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.events: list[tuple] = []
+        self.images: dict[str, dict] = {}
+        self.registry: dict[str, dict] = {}  # what `docker pull` can fetch
+        self.containers: dict[str, dict] = {}  # name -> docker inspect
+        self.behaviour: dict[str, str] = {}  # release -> healthy | 500 | exits
+        self.proxy_target: tuple[str, int] | None = None  # (slot, port) the proxy loaded
+        self.proxy_ignores_reload = False
+        self.run_fails = ""  # stderr of a failing `docker run`
+        self.backend_at_reload: list[str] = []
+        self.t = 0.0
+        self.ids = 0
+        for release in ("1", "2", "3"):
+            self.add_image(release)
+
+    # --- setup ---
+
+    def add_image(self, release: str, where: str = "local") -> None:
+        info = {"Id": image_id(release), "Config": {"Entrypoint": ["bin/docker-entrypoint"],
+                                                    "Cmd": ["./bin/rails", "server"]}}
+        (self.images if where == "local" else self.registry)[f"{IMAGE}:{release}"] = info
+
+    def params(self, **override) -> dict:
+        p = dict(
+            name="shop", image=IMAGE, release="1", pull=False, env={"RAILS_ENV": "production"},
+            secret_env={"SECRET_KEY_BASE": "s3cret-value"}, command=None, container_port=3000, base_port=3001,
+            run_options=[], labels={"team": "web"}, health_path="/up", health_timeout=10, proxy_container=PROXY,
+            proxy_backend_file=str(self.root / "proxy" / "backend.cfg"), proxy_port=PROXY_PORT, switch_timeout=5,
+            drain_seconds=3, stop_timeout=30, keep_releases=3,
+            retained_file=str(self.root / "releases" / "retained"), state_dir=str(self.root / "state"),
+            audit_log=str(self.root / "log" / "deploys.log"), deployed_by="alice@laptop",
+        )
+        p.update(override)
+        return p
+
+    def swap(self, **override) -> ReleaseSwap:
+        return ReleaseSwap(
+            self.params(**override), Docker(self.docker), probe=self.probe, sleep=self.sleep, clock=self.clock,
+            now=lambda: datetime(2026, 11, 25, 4, 30, tzinfo=UTC), hostname=HOST,
+        )
+
+    def deploy(self, check_mode: bool = False, **override) -> dict:
+        return self.swap(**override).run(check_mode=check_mode)
+
+    def start_proxy(self) -> None:
+        self.containers[PROXY] = {"Id": "proxy", "Name": PROXY, "Image": "sha256:haproxy",
+                                  "State": {"Running": True, "ExitCode": 0}, "Config": {"Labels": {}}}
+        self.load_backend()
+
+    def load_backend(self) -> None:
+        path = self.root / "proxy" / "backend.cfg"
+        text = path.read_text() if path.exists() else ""
+        self.backend_at_reload.append(text)
+        slot = re.search(r"X-Railsdeploy-Slot (\w+)", text)
+        port = re.search(r"server \S+ 127\.0\.0\.1:(\d+)", text)
+        self.proxy_target = (slot.group(1), int(port.group(1))) if slot and port else None
+
+    # --- clock ---
+
+    def clock(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.events.append(("sleep", seconds))
+        self.t += seconds
+
+    # --- docker ---
+
+    def docker(self, argv: list[str]) -> tuple[int, str, str]:
+        assert argv[0] == "docker"
+        args = argv[1:]
+        self.events.append(("docker", *args))
+        if args[:2] == ["container", "inspect"]:
+            info = self.containers.get(args[2])
+            return (0, json.dumps([info]), "") if info else (1, "[]", f"Error: No such container: {args[2]}")
+        if args[:2] == ["image", "inspect"]:
+            info = self.images.get(args[2])
+            return (0, json.dumps([info]), "") if info else (1, "[]", f"Error: No such image: {args[2]}")
+        if args[0] == "run":
+            return self.run(args[1:])
+        if args[0] == "stop":
+            name = args[-1]
+            if name not in self.containers:
+                return 1, "", f"Error: No such container: {name}"
+            self.containers[name]["State"] = {"Running": False, "ExitCode": 143}
+            return 0, name, ""
+        if args[:2] == ["rm", "--force"]:
+            name = args[2]
+            if self.containers.pop(name, None) is None:
+                return 1, "", f"Error: No such container: {name}"
+            return 0, name, ""
+        if args[:2] == ["kill", "--signal"]:
+            signal, name = args[2], args[3]
+            if not (self.containers.get(name) or {}).get("State", {}).get("Running"):
+                return 1, "", f"Error: container {name} is not running"
+            if name == PROXY and signal == "USR2" and not self.proxy_ignores_reload:
+                self.load_backend()
+            return 0, name, ""
+        if args[0] == "logs":
+            name = args[-1]
+            if name not in self.containers:
+                return 1, "", "Error: No such container"
+            return 0, "Booting Puma\n", "ActiveRecord::ConnectionNotEstablished\n"
+        if args[:2] == ["pull", "--quiet"]:
+            ref = args[2]
+            if ref not in self.registry:
+                return 1, "", f"Error response from daemon: manifest for {ref} not found"
+            self.images[ref] = self.registry[ref]
+            return 0, ref, ""
+        raise AssertionError(f"unexpected docker call: {args}")
+
+    def run(self, args: list[str]) -> tuple[int, str, str]:
+        options: dict[str, list[str]] = {}
+        i = 0
+        while args[i].startswith("--"):
+            if args[i] in VALUE_OPTIONS:
+                options.setdefault(args[i], []).append(args[i + 1])
+                i += 2
+            else:
+                options.setdefault(args[i], []).append("")
+                i += 1
+        ref, inner = args[i], args[i + 1:]
+        name = options["--name"][0]
+        if self.run_fails:
+            return 125, "", self.run_fails
+        if name in self.containers:
+            return 125, "", f'Error: Conflict. The container name "/{name}" is already in use'
+        if ref not in self.images:
+            return 125, "", f"Unable to find image '{ref}' locally"
+        labels = dict(label.split("=", 1) for label in options.get("--label", []))
+        exits = self.behaviour.get(labels.get(LABEL_RELEASE, ""), "healthy") == "exits"
+        self.ids += 1
+        self.containers[name] = {
+            "Id": f"c{self.ids}", "Name": name, "Image": self.images[ref]["Id"],
+            "State": {"Running": not exits, "ExitCode": 1 if exits else 0},
+            "Config": {"Labels": labels, "Env": options.get("--env", []), "Cmd": inner,
+                       "Entrypoint": options["--entrypoint"]},
+            "Options": options,
+        }
+        return 0, f"c{self.ids}\n", ""
+
+    # --- HTTP ---
+
+    def answer(self, port: int) -> tuple[int | None, dict | str]:
+        for info in self.containers.values():
+            published = (info.get("Options") or {}).get("--publish", [""])[0]
+            if published.startswith(f"127.0.0.1:{port}:") and info["State"]["Running"]:
+                if self.behaviour.get(info["Config"]["Labels"].get(LABEL_RELEASE), "healthy") == "500":
+                    return 500, {"content-type": "text/html"}
+                return 200, {"content-type": "text/plain"}
+        return None, "ConnectionRefusedError: [Errno 111] Connection refused"
+
+    def probe(self, port: int, path: str) -> tuple[int | None, dict | str]:
+        if port == PROXY_PORT:
+            if not (self.containers.get(PROXY) or {}).get("State", {}).get("Running"):
+                status, headers = None, "ConnectionRefusedError: [Errno 111] Connection refused"
+            elif self.proxy_target is None:
+                status, headers = 503, {}
+            else:
+                slot, slot_port = self.proxy_target
+                status, headers = self.answer(slot_port)
+                if isinstance(headers, dict):
+                    headers = {**headers, "x-railsdeploy-slot": slot}
+                else:
+                    status, headers = 503, {"x-railsdeploy-slot": slot}
+        else:
+            status, headers = self.answer(port)
+        self.events.append(("probe", port, path, status, headers.get("x-railsdeploy-slot")
+                            if isinstance(headers, dict) else None))
+        return status, headers
+
+    # --- reading the record ---
+
+    def docker_calls(self, verb: str) -> list[tuple]:
+        return [e for e in self.events if e[0] == "docker" and e[1] == verb]
+
+    def index(self, event: tuple) -> int:
+        return self.events.index(event)
+
+    def backend(self) -> str | None:
+        path = self.root / "proxy" / "backend.cfg"
+        return path.read_text() if path.exists() else None
+
+    def retained(self) -> list[str]:
+        return [line for line in (self.root / "releases" / "retained").read_text().splitlines()
+                if not line.startswith("#")]
+
+    def history(self) -> list[dict]:
+        return json.loads((self.root / "state" / "releases.json").read_text())
+
+    def audit(self) -> list[dict]:
+        return [json.loads(line) for line in (self.root / "log" / "deploys.log").read_text().splitlines()]
+
+    def files(self) -> dict[str, bytes]:
+        return {str(p.relative_to(self.root)): p.read_bytes() for p in sorted(self.root.rglob("*")) if p.is_file()}
+
+    def running(self, name: str) -> bool:
+        return bool((self.containers.get(name) or {}).get("State", {}).get("Running"))
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Node:
+    root = tmp_path / "node"
+    root.mkdir()
+    return Node(root)
+
+
+@pytest.fixture
+def live(node: Node) -> Node:
+    """Release 1 serves from blue behind a running proxy; the record starts after that."""
+    node.deploy(release="1")
+    node.start_proxy()
+    node.events.clear()
+    return node
+
+
+def mode_of(path: Path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+# -- first deploy ---------------------------------------------------------------------------------------------------
+
+
+def test_first_deploy_starts_blue_and_writes_the_backend(node: Node):
+    result = node.deploy(release="1")
+
+    assert result["changed"] is True
+    assert result["slot"] == "blue"
+    assert result["container"] == "shop-blue"
+    assert result["previous_release"] is None
+    assert result["proxy_reloaded"] is False
+    assert result["pulled"] is False
+    assert result["retained"] == [f"{IMAGE}:1"]
+    assert result["diff"] == {"before": "release: None\n", "after": "release: 1\n"}
+
+    assert node.running("shop-blue")
+    assert "shop-green" not in node.containers
+    backend = node.backend()
+    assert "server shop-blue 127.0.0.1:3001" in backend
+    assert "X-Railsdeploy-Slot blue" in backend
+    assert 'X-Railsdeploy-Release "1"' in backend
+    assert node.docker_calls("kill") == []  # no proxy to reload
+    assert node.docker_calls("stop") == []
+
+    assert node.retained() == [f"{IMAGE}:1"]
+    assert [h["release"] for h in node.history()] == ["1"]
+    assert node.history()[0] == {"release": "1", "image": f"{IMAGE}:1", "image_id": image_id("1"),
+                                 "deployed_at": "2026-11-25T04:30:00Z"}
+    assert node.audit() == [{"time": "2026-11-25T04:30:00Z", "host": HOST, "user": "alice@laptop", "from": None,
+                             "to": "1", "result": "success"}]
+
+
+def test_the_container_gets_its_secrets_from_a_private_file_only(node: Node):
+    node.deploy(release="1")
+
+    container = node.containers["shop-blue"]
+    secrets_file = node.root / "state" / "secrets" / "shop-blue.env"
+    assert "SECRET_KEY_BASE='s3cret-value'" in secrets_file.read_text() or \
+        "SECRET_KEY_BASE=s3cret-value" in secrets_file.read_text()
+    assert mode_of(node.root / "state") == 0o700
+    assert mode_of(node.root / "state" / "secrets") == 0o700
+    assert mode_of(secrets_file) == 0o444
+    assert "s3cret-value" not in json.dumps(container)  # nothing docker inspect would show
+    assert container["Config"]["Env"] == ["RAILS_ENV=production"]
+    assert container["Options"]["--mount"] == [f"type=bind,source={secrets_file},target={SECRETS_TARGET},readonly"]
+    assert container["Options"]["--publish"] == ["127.0.0.1:3001:3000"]
+    assert container["Options"]["--restart"] == ["unless-stopped"]
+    assert container["Config"]["Cmd"][-2:] == ["./bin/rails", "server"]
+    labels = container["Config"]["Labels"]
+    assert labels["team"] == "web"
+    assert labels[LABEL_RELEASE] == "1"
+    assert labels[LABEL_SLOT] == "blue"
+    assert len(labels[LABEL_FINGERPRINT]) == 32
+
+
+# -- second deploy --------------------------------------------------------------------------------------------------
+
+
+def test_a_new_release_goes_to_green_and_the_old_one_stops_only_after_the_switch(live: Node):
+    result = live.deploy(release="2")
+
+    assert result["changed"] is True
+    assert result["slot"] == "green"
+    assert result["container"] == "shop-green"
+    assert result["previous_release"] == "1"
+    assert result["proxy_reloaded"] is True
+    assert result["retained"] == [f"{IMAGE}:2", f"{IMAGE}:1"]
+    assert live.running("shop-green")
+    assert "shop-blue" not in live.containers
+    assert not (live.root / "state" / "secrets" / "shop-blue.env").exists()
+    assert (live.root / "state" / "secrets" / "shop-green.env").exists()
+
+    # the order: start green, health check green directly, reload the proxy (with the new backend written),
+    # confirm through the proxy that green answers, drain, then stop and remove blue
+    run = live.index(next(e for e in live.events if e[:2] == ("docker", "run")))
+    healthy = live.index(("probe", 3002, "/up", 200, None))
+    reload = live.index(("docker", "kill", "--signal", "USR2", PROXY))
+    confirmed = live.index(("probe", PROXY_PORT, "/up", 200, "green"))
+    drain = live.index(("sleep", 3.0))
+    stop = live.index(("docker", "stop", "--time", "30", "shop-blue"))
+    remove = live.index(("docker", "rm", "--force", "shop-blue"))
+    assert run < healthy < reload < confirmed < drain < stop < remove
+    assert "server shop-green 127.0.0.1:3002" in live.backend_at_reload[-1]
+    assert "server shop-green 127.0.0.1:3002" in live.backend()
+    assert live.proxy_target == ("green", 3002)
+    # nothing touched blue before the switch was confirmed
+    assert not any(e[0] == "docker" and "shop-blue" in e and e[1] in ("stop", "rm", "kill")
+                   for e in live.events[:confirmed])
+
+    assert live.audit()[-1]["from"] == "1"
+    assert live.audit()[-1]["to"] == "2"
+    assert live.audit()[-1]["result"] == "success"
+
+
+def test_the_third_release_goes_back_to_blue(live: Node):
+    live.deploy(release="2")
+    result = live.deploy(release="3")
+
+    assert result["slot"] == "blue"
+    assert live.running("shop-blue")
+    assert "shop-green" not in live.containers
+    assert live.proxy_target == ("blue", 3001)
+
+
+def test_history_keeps_the_newest_releases(live: Node):
+    live.deploy(release="2", keep_releases=2)
+    result = live.deploy(release="3", keep_releases=2)
+
+    assert result["retained"] == [f"{IMAGE}:3", f"{IMAGE}:2"]
+    assert live.retained() == [f"{IMAGE}:3", f"{IMAGE}:2"]
+    assert [h["release"] for h in live.history()] == ["3", "2"]
+
+
+def test_a_rollback_does_not_retain_a_release_twice(live: Node):
+    live.deploy(release="2")
+    result = live.deploy(release="1")
+
+    assert result["slot"] == "blue"
+    assert result["previous_release"] == "2"
+    assert result["retained"] == [f"{IMAGE}:1", f"{IMAGE}:2"]
+    assert live.retained() == [f"{IMAGE}:1", f"{IMAGE}:2"]
+    assert [h["release"] for h in live.history()] == ["1", "2"]
+
+
+# -- nothing to do --------------------------------------------------------------------------------------------------
+
+
+def test_the_same_release_with_the_same_settings_changes_nothing(live: Node):
+    before = live.files()
+
+    result = live.deploy(release="1")
+
+    assert result["changed"] is False
+    assert result["needs_change"] is False
+    assert result["slot"] == "blue"
+    assert result["container"] == "shop-blue"
+    assert result["retained"] == [f"{IMAGE}:1"]
+    assert live.docker_calls("run") == []
+    assert live.docker_calls("kill") == [] and live.docker_calls("stop") == [] and live.docker_calls("rm") == []
+    assert live.files() == before  # no audit line either
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"env": {"RAILS_ENV": "production", "RAILS_MAX_THREADS": "5"}},
+        {"secret_env": {"SECRET_KEY_BASE": "rotated"}},
+        {"command": ["./bin/thrust", "./bin/rails", "server"]},
+        {"container_port": 8080},
+        {"run_options": ["--memory", "512m"]},
+    ],
+)
+def test_the_same_release_with_changed_settings_is_redeployed(live: Node, change: dict):
+    result = live.deploy(release="1", **change)
+
+    assert result["changed"] is True
+    assert result["slot"] == "green"
+    assert result["previous_release"] == "1"
+    assert live.running("shop-green")
+    assert "shop-blue" not in live.containers
+    assert live.containers["shop-green"]["Config"]["Labels"][LABEL_RELEASE] == "1"
+    assert [h["release"] for h in live.history()] == ["1"]
+    # and deploying the same again is a no-op
+    live.events.clear()
+    assert live.deploy(release="1", **change)["changed"] is False
+    assert live.docker_calls("run") == []
+
+
+def test_changed_env_reaches_the_new_container(live: Node):
+    live.deploy(release="1", env={"RAILS_ENV": "production", "RAILS_MAX_THREADS": "5"})
+
+    assert live.containers["shop-green"]["Config"]["Env"] == ["RAILS_ENV=production", "RAILS_MAX_THREADS=5"]
+
+
+def test_a_stopped_live_container_is_redeployed(live: Node):
+    live.containers["shop-blue"]["State"] = {"Running": False, "ExitCode": 1}
+
+    result = live.deploy(release="1")
+
+    assert result["changed"] is True
+    assert result["slot"] == "green"
+    assert live.running("shop-green")
+
+
+# -- failures -------------------------------------------------------------------------------------------------------
+
+
+def assert_old_release_untouched(node: Node, backend_before: str) -> None:
+    assert node.backend() == backend_before
+    assert node.running("shop-blue")
+    assert "shop-green" not in node.containers
+    assert not (node.root / "state" / "secrets" / "shop-green.env").exists()
+    assert (node.root / "state" / "secrets" / "shop-blue.env").exists()
+    assert not any(e[0] == "docker" and e[1] in ("stop", "rm") and "shop-blue" in e for e in node.events)
+    assert [h["release"] for h in node.history()] == ["1"]
+    assert node.retained() == [f"{IMAGE}:1"]
+    assert node.proxy_target == ("blue", 3001)
+
+
+def test_a_failing_health_check_keeps_the_old_release(live: Node):
+    live.behaviour["2"] = "500"
+    backend_before = live.backend()
+
+    with pytest.raises(DeployFailed) as failure:
+        live.deploy(release="2")
+
+    message = str(failure.value)
+    assert HOST in message
+    assert "GET http://127.0.0.1:3002/up" in message
+    assert "no 200 within 10 s" in message
+    assert "HTTP 500" in message
+    assert "shop-green was removed" in message
+    assert failure.value.details["container_logs"] == ["Booting Puma", "ActiveRecord::ConnectionNotEstablished"]
+    assert live.t >= 10  # it waited for the whole timeout
+    assert ("docker", "rm", "--force", "shop-green") in live.events
+    assert live.docker_calls("kill") == []  # the proxy was never told
+    assert_old_release_untouched(live, backend_before)
+    audit = live.audit()[-1]
+    assert audit["result"] == "failed"
+    assert audit["from"] == "1" and audit["to"] == "2" and audit["host"] == HOST
+    assert "failed its health check" in audit["detail"]
+
+
+def test_a_container_that_exits_fails_at_once(live: Node):
+    live.behaviour["2"] = "exits"
+    backend_before = live.backend()
+
+    with pytest.raises(DeployFailed, match=r"the container exited \(code 1\); last check: ConnectionRefusedError") \
+            as failure:
+        live.deploy(release="2")
+
+    assert HOST in str(failure.value)
+    assert "GET http://127.0.0.1:3002/up" in str(failure.value)
+    assert live.t < 10  # did not wait for the timeout
+    assert_old_release_untouched(live, backend_before)
+    assert live.audit()[-1]["result"] == "failed"
+
+
+def test_a_failing_first_deploy_leaves_no_backend(node: Node):
+    node.behaviour["1"] = "500"
+
+    with pytest.raises(DeployFailed, match="failed its health check"):
+        node.deploy(release="1")
+
+    assert node.backend() is None
+    assert node.containers == {}
+    assert node.audit()[-1]["result"] == "failed"
+    assert node.audit()[-1]["from"] is None
+
+
+def test_a_proxy_that_does_not_switch_gets_its_backend_back(live: Node):
+    live.proxy_ignores_reload = True
+    backend_before = live.backend()
+
+    with pytest.raises(DeployFailed) as failure:
+        live.deploy(release="2")
+
+    message = str(failure.value)
+    assert HOST in message
+    assert f"the proxy {PROXY} did not switch to shop-green" in message
+    assert "no answer from slot green through port 8080 within 5 s" in message
+    assert "X-Railsdeploy-Slot: blue" in message
+    assert "previous backend was restored" in message
+    reloads = live.docker_calls("kill")
+    assert reloads == [("docker", "kill", "--signal", "USR2", PROXY)] * 2  # the switch, then the restore
+    switch, restore = [i for i, e in enumerate(live.events) if e == reloads[0]]
+    removals = [i for i, e in enumerate(live.events) if e == ("docker", "rm", "--force", "shop-green")]
+    assert removals[0] < switch < restore < removals[-1]  # the idle slot cleared before, green removed after
+    assert_old_release_untouched(live, backend_before)
+    assert live.audit()[-1]["result"] == "failed"
+    assert "did not switch" in live.audit()[-1]["detail"]
+
+
+def test_when_docker_run_fails_the_old_release_stays(live: Node):
+    live.run_fails = "docker: Error response from daemon: driver failed programming external connectivity"
+    backend_before = live.backend()
+
+    with pytest.raises(DeployFailed, match=rf"{HOST}: could not start shop-green \({IMAGE}:2\): .*driver failed"):
+        live.deploy(release="2")
+
+    assert_old_release_untouched(live, backend_before)
+    assert live.audit()[-1]["result"] == "failed"
+
+
+def test_an_image_with_nothing_to_run_is_a_failed_deploy(live: Node):
+    live.images[f"{IMAGE}:2"]["Config"] = {"Entrypoint": None, "Cmd": None}
+    backend_before = live.backend()
+
+    with pytest.raises(DeployFailed, match="could not start shop-green .*neither ENTRYPOINT nor CMD"):
+        live.deploy(release="2")
+
+    assert live.docker_calls("run") == []
+    assert_old_release_untouched(live, backend_before)
+    assert live.audit()[-1]["result"] == "failed"
+
+
+def test_a_leftover_container_in_the_idle_slot_is_replaced(live: Node):
+    live.containers["shop-green"] = {"Id": "x", "Name": "shop-green", "Image": "sha256:old",
+                                     "State": {"Running": False, "ExitCode": 1}, "Config": {"Labels": {}}}
+
+    result = live.deploy(release="2")
+
+    assert result["slot"] == "green"
+    assert live.containers["shop-green"]["Image"] == image_id("2")
+
+
+# -- check mode and images ------------------------------------------------------------------------------------------
+
+
+def test_check_mode_on_a_new_node_changes_nothing(node: Node):
+    result = node.deploy(check_mode=True, release="1")
+
+    assert result["changed"] is True
+    assert result["slot"] == "blue"
+    assert result["container"] == "shop-blue"
+    assert node.files() == {}
+    assert not (node.root / "state").exists()
+    assert node.containers == {}
+    assert {e[1] for e in node.events if e[0] == "docker"} <= {"container", "image"}
+
+
+def test_check_mode_reports_the_new_release_and_changes_nothing(live: Node):
+    before = live.files()
+
+    result = live.deploy(check_mode=True, release="2")
+
+    assert result["changed"] is True
+    assert result["slot"] == "green"
+    assert result["previous_release"] == "1"
+    assert live.files() == before
+    assert {e[1] for e in live.events if e[0] == "docker"} <= {"container", "image"}
+    assert not [e for e in live.events if e[0] in ("probe", "sleep")]
+
+
+def test_check_mode_for_the_live_release_reports_no_change(live: Node):
+    assert live.deploy(check_mode=True, release="1")["changed"] is False
+
+
+def test_a_missing_image_with_pull_false_fails_before_anything_runs(live: Node):
+    backend_before = live.backend()
+
+    with pytest.raises(DeployFailed, match=rf"Image {IMAGE}:9 is not on {HOST} and pull is false"):
+        live.deploy(release="9")
+
+    assert live.docker_calls("pull") == []
+    assert live.docker_calls("run") == []
+    assert live.docker_calls("rm") == []
+    assert live.backend() == backend_before
+    assert live.running("shop-blue")
+    assert live.audit()[-1]["result"] == "failed"
+
+
+def test_a_missing_image_is_pulled_when_pull_is_true(live: Node):
+    live.add_image("7", where="registry")
+
+    result = live.deploy(release="7", pull=True)
+
+    assert result["pulled"] is True
+    assert result["slot"] == "green"
+    assert live.docker_calls("pull") == [("docker", "pull", "--quiet", f"{IMAGE}:7")]
+    assert live.index(live.docker_calls("pull")[0]) < live.index(live.docker_calls("run")[0])
+
+
+def test_an_image_that_cannot_be_pulled_fails_before_anything_runs(live: Node):
+    backend_before = live.backend()
+
+    with pytest.raises(DeployFailed, match=rf"Could not pull {IMAGE}:8 on {HOST}: .*manifest for"):
+        live.deploy(release="8", pull=True)
+
+    assert live.docker_calls("run") == []
+    assert live.backend() == backend_before
+    assert live.running("shop-blue")
+
+
+def test_a_first_deploy_behind_a_running_proxy_reloads_it(node: Node):
+    node.start_proxy()  # no backend file yet: the proxy answers 503
+
+    result = node.deploy(release="1")
+
+    assert result["slot"] == "blue"
+    assert result["proxy_reloaded"] is True
+    assert node.proxy_target == ("blue", 3001)
+    assert node.docker_calls("stop") == []
+    assert ("probe", PROXY_PORT, "/up", 200, "blue") in node.events
+    assert ("sleep", 3.0) not in node.events  # nothing to drain
+
+
+def test_a_first_deploy_behind_a_proxy_that_does_not_switch_removes_the_backend(node: Node):
+    node.start_proxy()
+    node.proxy_ignores_reload = True
+
+    with pytest.raises(DeployFailed, match="did not switch to shop-blue"):
+        node.deploy(release="1")
+
+    assert node.backend() is None
+    assert node.containers.keys() == {PROXY}
