@@ -34,7 +34,7 @@ class Build:
 
 
 # Everything `make setup` builds. The test app comes in two releases plus one whose
-# health check fails, for deploy tests.
+# health check fails, for deploy tests; the rails nodes' proxy in two variants, for proxy upgrades.
 BUILDS = [
     Build("node", "latest"),
     Build("balancer", "latest"),
@@ -43,6 +43,8 @@ BUILDS = [
     Build("testapp", "1", {"APP_RELEASE": "1"}),
     Build("testapp", "2", {"APP_RELEASE": "2"}),
     Build("testapp", "broken", {"APP_RELEASE": "broken", "APP_BROKEN": "1"}),
+    Build("proxy", "1", {"PROXY_VARIANT": "1"}),
+    Build("proxy", "2", {"PROXY_VARIANT": "2"}),
 ]
 
 

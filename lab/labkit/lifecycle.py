@@ -23,7 +23,9 @@ MOTO_PID = "moto.pid"
 PUBLISHED = {"postgres:15": config.image("postgres", "15"),
              "testapp:1": config.image("testapp", "1"),
              "testapp:2": config.image("testapp", "2"),
-             "testapp:broken": config.image("testapp", "broken")}
+             "testapp:broken": config.image("testapp", "broken"),
+             "haproxy:2.6-lab1": config.image("proxy", "1"),
+             "haproxy:2.6-lab2": config.image("proxy", "2")}
 
 
 def free_port() -> int:

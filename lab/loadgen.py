@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""Continuous client load through the lab balancer, counting every failed request.
+
+    python3 lab/loadgen.py --url http://127.0.0.1:PORT/version --out /tmp/load.json &
+    ... deploy ...
+    kill -TERM <pid>        # or: touch the --stop-file; or --duration SECONDS
+
+A request fails when it gets no answer within --timeout, or any status other than 200. Each worker sends
+requests one after another (new connection each time, like separate clients). On exit it writes a JSON
+summary to --out (and prints it): total, failed, error_seconds (number of distinct wall-clock seconds
+with at least one failure), first/last failure, failures by kind, and the bodies seen with their counts
+and first/last time (with /version: which releases answered, and when).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+
+class Load:
+    def __init__(self, url: str, workers: int, timeout: float, interval: float):
+        self.url, self.workers, self.timeout, self.interval = url, workers, timeout, interval
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.total = 0
+        self.failures: list[tuple[float, str]] = []
+        self.bodies: dict[str, dict] = {}
+        self.started = time.time()
+
+    def one(self) -> None:
+        now = time.time()
+        try:
+            with urllib.request.urlopen(self.url, timeout=self.timeout) as resp:
+                body = resp.read(200).decode("utf-8", "replace").strip()
+                status = resp.status
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, ""
+        except Exception as exc:  # noqa: BLE001 - any failure to get an answer counts
+            status, body = None, f"{type(exc).__name__}: {exc}"
+        with self.lock:
+            self.total += 1
+            if status == 200:
+                seen = self.bodies.setdefault(body, {"count": 0, "first": now, "last": now})
+                seen["count"] += 1
+                seen["last"] = now
+            else:
+                self.failures.append((now, f"HTTP {status}" if status is not None else body.split(":")[0]))
+
+    def worker(self) -> None:
+        while not self.stop.is_set():
+            self.one()
+            if self.interval:
+                self.stop.wait(self.interval)
+
+    def summary(self) -> dict:
+        with self.lock:
+            kinds = Counter(kind for _, kind in self.failures)
+            seconds = {int(t) for t, _ in self.failures}
+            return {
+                "url": self.url,
+                "started": self.started,
+                "ended": time.time(),
+                "total": self.total,
+                "failed": len(self.failures),
+                "error_seconds": len(seconds),
+                "first_failure": self.failures[0][0] if self.failures else None,
+                "last_failure": self.failures[-1][0] if self.failures else None,
+                "failures_by_kind": dict(kinds),
+                "bodies": self.bodies,
+            }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--timeout", type=float, default=5.0)
+    parser.add_argument("--interval", type=float, default=0.02, help="pause between one worker's requests")
+    parser.add_argument("--duration", type=float, default=0, help="seconds to run (0: until stopped)")
+    parser.add_argument("--stop-file", type=Path, help="stop when this file exists")
+    parser.add_argument("--out", type=Path, help="write the JSON summary here")
+    args = parser.parse_args(argv)
+
+    load = Load(args.url, args.workers, args.timeout, args.interval)
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: load.stop.set())
+    threads = [threading.Thread(target=load.worker, daemon=True) for _ in range(args.workers)]
+    for thread in threads:
+        thread.start()
+    deadline = time.time() + args.duration if args.duration else None
+    while not load.stop.is_set():
+        if deadline and time.time() >= deadline:
+            break
+        if args.stop_file and args.stop_file.exists():
+            break
+        load.stop.wait(0.2)
+    load.stop.set()
+    for thread in threads:
+        thread.join(args.timeout + 1)
+    summary = json.dumps(load.summary(), indent=2)
+    if args.out:
+        tmp = args.out.with_suffix(".tmp")
+        tmp.write_text(summary + "\n")
+        tmp.replace(args.out)
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
