@@ -48,8 +48,40 @@ def _origins_keep_origin_access_control() -> None:
     cloudfront.Origin.__init__ = __init__
 
 
+def _registered_targets_wait_for_health_checks() -> None:
+    # An ALB reports a newly registered target as "initial" (Elb.RegistrationInProgress) and sends it no
+    # traffic until it passed HealthyThresholdCount checks; moto reports "healthy" at once, so a play that
+    # waits for a target to be healthy (community.aws.elb_target target_status) would go on while the lab
+    # balancer still sends it nothing. The lab balancer does the real checks and serves only targets that
+    # passed them (its haproxy.cfg, see labkit.balancer.admit): for the target group it follows, a
+    # registered running target that it does not serve yet is reported "initial".
+    from labkit import balancer, config
+    from moto.elbv2 import models as elbv2
+
+    original = elbv2.FakeTargetGroup.health_for
+
+    def health_for(self: Any, target: dict[str, Any], ec2_backend: Any) -> Any:
+        status = original(self, target, ec2_backend)
+        if status.status != "healthy":
+            return status
+        try:
+            cfg = (config.BALANCER_DIR / balancer.CFG_NAME).read_text()
+        except OSError:
+            return status
+        first = cfg.split("\n", 1)[0]
+        if not first.endswith(f", target group {self.name}."):
+            return status
+        if target["Id"] in {name for name, _addr in balancer.SERVER_RE.findall(cfg)}:
+            return status
+        return elbv2.FakeHealthStatus(target["Id"], status.port, status.health_check_port, "initial",
+                                      "Elb.RegistrationInProgress", "Target registration is in progress")
+
+    elbv2.FakeTargetGroup.health_for = health_for
+
+
 _volumes_have_every_field()
 _origins_keep_origin_access_control()
+_registered_targets_wait_for_health_checks()
 
 if __name__ == "__main__":
     sys.exit(main())
