@@ -8,6 +8,8 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export RAILSDEPLOY_LAB_DIR := $(CURDIR)/lab
 LABCTL := $(PY) lab/labctl.py
+# The test app's release that `make demo` deploys (published in the lab registry at lab-up).
+DEMO_RELEASE ?= 1
 COLLECTION_LINK := build/collections/ansible_collections/railsdeploy/aws
 
 .PHONY: help setup venv host images lab-up lab-down lab-status demo test lint unit integration molecule bench clean
@@ -44,9 +46,10 @@ lab-status: venv  ## What the lab runs
 	$(LABCTL) status
 
 demo: lab-up  ## Bring up the whole system in the lab and deploy the app
-	ansible-playbook playbooks/site.yml
-	@echo "Open $$($(LABCTL) env | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["balancer_url"])')/" \
-	  "(503 until deploy_rails.yml joins site.yml: no app behind the balancer yet)"
+	ansible-playbook playbooks/site.yml -e rails_app_release=$(DEMO_RELEASE)
+	@url="$$($(LABCTL) env | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["balancer_url"])')"; \
+	for i in $$(seq 60); do curl -fsS -o /dev/null "$$url/up" && break; sleep 1; done; \
+	echo "Open $$url/ - release $$(curl -fsS "$$url/version") of the test app serves behind the lab balancer"
 
 lint: venv  ## ansible-lint (production profile), ansible-test sanity, ruff
 	ansible-lint
