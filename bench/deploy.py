@@ -1,0 +1,289 @@
+"""Deploys under continuous load through the lab balancer, with 3 rails nodes, in one run.
+
+(a) the seed's method (bench/seed_method.yml: pull, stop, run, node after node); (b) deploy_rails.yml to the
+3 nodes, switching release; (c) deploy_rails.yml again with the same release (a no-op); (d) deploy_rails.yml
+to 1 node, switching release. lab/loadgen.py sends requests to the balancer's /version throughout each step.
+Prints `seed_method_failed_requests`, `seed_method_error_seconds`, `deploy_failed_requests`,
+`deploy_requests_total`, `deploy_seconds_3`, `deploy_seconds_1`, `deploy_ratio_3_to_1`,
+`noop_deploy_seconds`, `noop_deploy_changed` as each is measured; details go to stderr as `# ` lines.
+
+Before (b) and (d) the release being deployed is removed from the nodes it goes to, so both deploys pull
+(in parallel for (b)) as a deploy of a new release does. Setup: the lab's environment is provisioned with
+3 rails nodes, PostgreSQL deployed, the database seeded if it is empty and release 1 deployed everywhere.
+Afterwards the third node (rails2003) is destroyed and the other nodes serve one release again (the one
+they served before, or 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+BALANCER = "rdlab-balancer"  # lab/labkit/balancer.py CONTAINER
+THIRD_NODE = "rails2003"
+ONE_NODE = "rails2001"
+PLAYBOOK_TIMEOUT = 1200
+
+
+def note(text: str) -> None:
+    print(f"# {text}", file=sys.stderr, flush=True)
+
+
+def figure(name: str, value) -> None:
+    print(f"{name}: {value}", flush=True)
+
+
+class Failed(RuntimeError):
+    pass
+
+
+def ansible(argv: list[str], *, what: str, ok_rc=(0,)) -> tuple[subprocess.CompletedProcess, float]:
+    """Run ansible-playbook / ansible in the repo; (process, seconds). Fails unless rc in ok_rc."""
+    env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    started = time.monotonic()
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, env=env, timeout=PLAYBOOK_TIMEOUT)
+    elapsed = time.monotonic() - started
+    if proc.returncode not in ok_rc:
+        sys.stderr.write(proc.stdout[-6000:] + proc.stderr[-3000:])
+        raise Failed(f"{what} failed (rc {proc.returncode})")
+    return proc, elapsed
+
+
+def playbook(path: str, *extra: str, what: str, ok_rc=(0,)) -> tuple[subprocess.CompletedProcess, float]:
+    return ansible(["ansible-playbook", path, *extra], what=what, ok_rc=ok_rc)
+
+
+def recap_changed(output: str) -> int:
+    """Sum of changed= over the hosts of the (last) PLAY RECAP."""
+    recap = output.rsplit("PLAY RECAP", 1)
+    if len(recap) != 2:
+        raise Failed("no PLAY RECAP in the playbook's output")
+    counts = re.findall(r"^\S+\s+:\s+ok=\d+\s+changed=(\d+)", recap[1], re.M)
+    if not counts:
+        raise Failed("no host lines in the PLAY RECAP")
+    return sum(int(c) for c in counts)
+
+
+def rails_nodes() -> dict[str, str]:
+    """name -> private IP of the rails group's hosts, from the lab inventory."""
+    proc, _ = ansible(["ansible-inventory", "--list"], what="ansible-inventory")
+    data = json.loads(proc.stdout)
+    hostvars = data.get("_meta", {}).get("hostvars", {})
+    return {h: hostvars[h]["private_ip_address"] for h in sorted(data.get("rails", {}).get("hosts", []))}
+
+
+def get(url: str, timeout: float = 2.0) -> tuple[int | None, str, dict]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read(200).decode("utf-8", "replace").strip(), dict(resp.headers)
+    except urllib.error.HTTPError as exc:
+        return exc.code, "", dict(exc.headers or {})
+    except OSError as exc:
+        return None, f"{type(exc).__name__}: {exc}", {}
+
+
+def node_versions(nodes: dict[str, str]) -> dict[str, str | None]:
+    """What each node answers on its load balancer port for /version (None: no answer)."""
+    answers = {}
+    for name, ip in nodes.items():
+        status, body, _ = get(f"http://{ip}/version")
+        answers[name] = body if status == 200 else None
+    return answers
+
+
+def balancer_servers() -> dict[str, str]:
+    """The lab balancer's servers (target id -> haproxy status UP/DOWN/...), from its stats socket."""
+    proc = subprocess.run(
+        ["docker", "exec", BALANCER, "sh", "-c", "echo 'show stat' | socat stdio /run/haproxy/admin.sock"],
+        capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0:
+        return {}
+    rows = csv.DictReader(io.StringIO(proc.stdout.lstrip("# ")))
+    return {r["svname"]: r["status"] for r in rows if r.get("pxname") == "targets"
+            and r.get("svname") not in ("FRONTEND", "BACKEND")}
+
+
+def wait_serving(nodes: dict[str, str], release: str | None, timeout: float = 180) -> None:
+    """Every node answers (release, if given) on port 80 and the balancer sends traffic to all of them."""
+    deadline = time.monotonic() + timeout
+    while True:
+        versions = node_versions(nodes)
+        servers = balancer_servers()
+        nodes_ok = all(v is not None and (release is None or v == release) for v in versions.values())
+        up = [s for s, status in servers.items() if status == "UP"]
+        if nodes_ok and len(servers) == len(nodes) and len(up) == len(nodes):
+            return
+        if time.monotonic() >= deadline:
+            raise Failed(f"nodes do not all serve release {release} through the balancer within {timeout:.0f} s: "
+                         f"nodes {versions}, balancer {servers}")
+        time.sleep(1)
+
+
+@contextlib.contextmanager
+def load(label: str, url: str, workdir: Path) -> Iterator[dict]:
+    """lab/loadgen.py against url while the block runs; the yielded dict receives its summary."""
+    out, stop = workdir / f"{label}.json", workdir / f"{label}.stop"
+    proc = subprocess.Popen([sys.executable, str(REPO / "lab/loadgen.py"), "--url", url, "--stop-file", str(stop),
+                             "--out", str(out)], stdout=subprocess.DEVNULL)
+    summary: dict = {}
+    try:
+        time.sleep(2)  # warm up: the counts start from a serving system
+        yield summary
+        time.sleep(2)  # and end on one
+    finally:
+        stop.touch()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if out.exists():
+        summary.update(json.loads(out.read_text()))
+        answers = {body: seen["count"] for body, seen in summary.get("bodies", {}).items()}
+        note(f"{label}: {summary['total']} requests, {summary['failed']} failed "
+             f"{summary.get('failures_by_kind', {})}, {summary['error_seconds']} error second(s), answers {answers}")
+
+
+def remove_image(hosts: str, release: str) -> None:
+    """The release's image is not on these nodes (so the next deploy of it pulls)."""
+    ansible(["ansible", hosts, "--become", "-m", "community.docker.docker_image_remove",
+             "-a", f"name={{{{ railsdeploy_app_image }}}}:{release}"], what=f"removing image {release} on {hosts}")
+
+
+def remove_seed_containers() -> None:
+    """No seed-style container `rails` on the rails nodes (it holds port 80, which the deploy's proxy needs)."""
+    ansible(["ansible", "rails", "--become", "-m", "community.docker.docker_container",
+             "-a", "name=rails state=absent"], what="removing the seed-style containers")
+
+
+def setup() -> tuple[dict[str, str], str | None]:
+    before = rails_nodes()
+    served = {v for v in node_versions(before).values() if v}
+    start_release = served.pop() if len(served) == 1 else None
+    note(f"before: rails nodes {sorted(before)}, serving {start_release or 'no single release'}")
+    _, seconds = playbook("playbooks/provision.yml", "-e", "railsdeploy_rails_count=3", what="provision (3 nodes)")
+    note(f"provision of 3 rails nodes: {seconds:.1f} s")
+    playbook("playbooks/deploy_postgres.yml", what="deploy_postgres.yml")
+    proc, _ = playbook("playbooks/seed.yml", "-e", "rails_app_release=1", what="seed.yml", ok_rc=(0, 2))
+    if proc.returncode != 0:
+        if "already holds the app's schema" not in proc.stdout:
+            sys.stderr.write(proc.stdout[-6000:])
+            raise Failed("seed.yml failed")
+        note("seed.yml: the database was seeded before (refused, as it should)")
+    # A seed-style container left by an interrupted run would hold port 80.
+    remove_seed_containers()
+    playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=1",
+             what="deploy_rails.yml release 1 (setup)")
+    nodes = rails_nodes()
+    if len(nodes) != 3:
+        raise Failed(f"expected 3 rails nodes, the inventory has {sorted(nodes)}")
+    wait_serving(nodes, "1")
+    return nodes, start_release
+
+
+def seed_method(nodes: dict[str, str], url: str, workdir: Path) -> None:
+    """(a) pull, stop, run, node after node; the load runs until every node serves again through the balancer."""
+    with load("seed_method", url, workdir) as summary:
+        _, seconds = playbook("bench/seed_method.yml", "-e", "seed_method_release=2", what="the seed's method")
+        note(f"seed's method: {seconds:.1f} s for {len(nodes)} nodes")
+        wait_serving(nodes, "2")
+    figure("seed_method_failed_requests", summary["failed"])
+    figure("seed_method_error_seconds", summary["error_seconds"])
+    if summary.get("first_failure"):
+        note(f"seed's method: failures from {summary['first_failure']:.1f} to {summary['last_failure']:.1f} "
+             f"({summary['last_failure'] - summary['first_failure']:.1f} s)")
+
+
+def restore(nodes: dict[str, str]) -> None:
+    """The nodes back in the deploy's layout: the seed-style container gone, deploy_rails.yml starts afresh."""
+    remove_seed_containers()
+    remove_image("rails", "2")
+    _, seconds = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=1",
+                          what="deploy_rails.yml release 1 after the seed's method")
+    note(f"deploy_rails.yml recovered the nodes from the seed's layout in {seconds:.1f} s")
+    wait_serving(nodes, "1")
+    for name, ip in nodes.items():
+        status, body, headers = get(f"http://{ip}/version")
+        slot = {k.lower(): v for k, v in headers.items()}.get("x-railsdeploy-slot")
+        if status != 200 or body != "1" or slot not in ("blue", "green"):
+            raise Failed(f"{name} does not serve release 1 through its proxy after the restore "
+                         f"(HTTP {status}, {body!r}, slot {slot})")
+
+
+def main() -> int:
+    os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
+    os.environ.setdefault("RAILSDEPLOY_LAB_DIR", str(REPO / "lab"))
+    os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    state = json.loads((REPO / "lab/.state/lab.json").read_text())
+    url = f"{state['balancer_url']}/version"
+    failed = None
+    start_release = None
+    with tempfile.TemporaryDirectory(prefix="railsdeploy-bench-") as tmp:
+        workdir = Path(tmp)
+        try:
+            nodes, start_release = setup()
+            seed_method(nodes, url, workdir)
+            restore(nodes)
+
+            # (b) release 1 -> 2 on the 3 nodes; the image is pulled on all of them at once.
+            with load("deploy_3", url, workdir) as summary:
+                _, deploy_3 = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=2",
+                                       what="deploy_rails.yml release 2 to 3 nodes")
+            figure("deploy_failed_requests", summary["failed"])
+            figure("deploy_requests_total", summary["total"])
+            figure("deploy_seconds_3", f"{deploy_3:.1f}")
+            wait_serving(nodes, "2", timeout=60)
+
+            # (c) the same release again.
+            with load("noop", url, workdir) as summary:
+                proc, noop = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=2",
+                                      what="deploy_rails.yml release 2 again (no-op)")
+            figure("noop_deploy_seconds", f"{noop:.1f}")
+            figure("noop_deploy_changed", recap_changed(proc.stdout))
+
+            # (d) release 2 -> 1 on one node, pulling like (b).
+            remove_image(ONE_NODE, "1")
+            with load("deploy_1", url, workdir) as summary:
+                _, deploy_1 = playbook("playbooks/deploy_rails.yml", "--limit", ONE_NODE, "-e", "rails_app_release=1",
+                                       what=f"deploy_rails.yml release 1 to {ONE_NODE}")
+            figure("deploy_seconds_1", f"{deploy_1:.1f}")
+            figure("deploy_ratio_3_to_1", f"{deploy_3 / deploy_1:.2f}")
+            if summary.get("failed"):
+                note(f"deploy to {ONE_NODE}: {summary['failed']} failed request(s)")
+        except (Failed, subprocess.TimeoutExpired, OSError, KeyError, ValueError) as exc:
+            failed = exc
+            note(f"deploy bench failed: {exc}")
+        finally:
+            cleanup(start_release)
+    return 1 if failed else 0
+
+
+def cleanup(start_release: str | None) -> None:
+    """rails2003 destroyed; the other rails nodes serve one release (the one from before the bench, or 1)."""
+    try:
+        remove_seed_containers()
+        if THIRD_NODE in rails_nodes():
+            playbook("playbooks/destroy.yml", "-e", f"nodes={THIRD_NODE}", what=f"destroying {THIRD_NODE}")
+        release = start_release or "1"
+        playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", f"rails_app_release={release}",
+                 what=f"deploy_rails.yml release {release} (clean-up)")
+        note(f"clean-up: {THIRD_NODE} destroyed, rails nodes {sorted(rails_nodes())} serve release {release}")
+    except (Failed, subprocess.TimeoutExpired, OSError) as exc:
+        note(f"clean-up failed: {exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
