@@ -81,27 +81,10 @@ def images_present() -> None:
 
 
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """URL of a moto_server of this module, with the asset bucket made (provision.yml's job), stopped at the end."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "lab" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-    try:
-        wait_http(f"{url}/moto-api/", proc)
-        s3(url).create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def endpoint(moto_url: str) -> str:
+    """This module's own moto_server (tests/integration/conftest.py), with the asset bucket made (provision.yml's job)."""
+    s3(moto_url).create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    return moto_url
 
 
 def s3(endpoint: str) -> Any:
@@ -159,16 +142,6 @@ def not_a_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("plain") / "testapp"
     shutil.copytree(REPO / "lab" / "images" / "testapp", root, ignore=shutil.ignore_patterns("__pycache__"))
     return root
-
-
-@pytest.fixture(scope="module")
-def collections_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """This checkout as ``railsdeploy.aws`` (a symlink), then the venv's collections (amazon.aws, ...)."""
-    root = tmp_path_factory.mktemp("collections")
-    link = root / "ansible_collections" / "railsdeploy" / "aws"
-    link.parent.mkdir(parents=True)
-    link.symlink_to(REPO, target_is_directory=True)
-    return os.pathsep.join([str(root), sysconfig.get_paths()["purelib"]])
 
 
 @pytest.fixture(scope="module")

@@ -15,13 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import sysconfig
-import time
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,51 +34,10 @@ PREFIX = "production/assets"
 CALLER_REFERENCE = f"{BUCKET}-production"  # the role's default asset_cdn_name for this bucket and prefix
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def endpoint() -> Iterator[str]:
-    """URL of a moto_server started for this module (OAC-keeping launcher), stopped at the end."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [sys.executable, str(REPO / "lab" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not answer at {url}: {proc.stderr.read() if proc.stderr else ''}")
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-@pytest.fixture(scope="module")
-def collections_path(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """This checkout as ``railsdeploy.aws`` (a symlink), then the venv's collections (amazon.aws, ...)."""
-    root = tmp_path_factory.mktemp("collections")
-    link = root / "ansible_collections" / "railsdeploy" / "aws"
-    link.parent.mkdir(parents=True)
-    link.symlink_to(REPO, target_is_directory=True)
-    return os.pathsep.join([str(root), sysconfig.get_paths()["purelib"]])
+def endpoint(moto_url: str) -> str:
+    """This module's own moto_server (tests/integration/conftest.py)."""
+    return moto_url
 
 
 class Aws:

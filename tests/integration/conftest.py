@@ -1,0 +1,65 @@
+"""Fixtures shared by the integration tests that run playbooks against a moto of their own (not the lab's)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import sysconfig
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def moto_url() -> Iterator[str]:
+    """URL of a moto_server (the lab's launcher, with its fidelity fixes) for one test module, stopped after it."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, str(REPO / "lab" / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    why = proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
+                    pytest.fail(f"moto_server did not answer at {url}: {why}")
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="module")
+def collections_path(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """This checkout as ``railsdeploy.aws`` (a symlink), then the venv's collections (amazon.aws, ...)."""
+    root = tmp_path_factory.mktemp("collections")
+    link = root / "ansible_collections" / "railsdeploy" / "aws"
+    link.parent.mkdir(parents=True)
+    link.symlink_to(REPO, target_is_directory=True)
+    return os.pathsep.join([str(root), sysconfig.get_paths()["purelib"]])
