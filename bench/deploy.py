@@ -130,8 +130,10 @@ def wait_serving(nodes: dict[str, str], release: str | None, timeout: float = 18
         if nodes_ok and len(servers) == len(nodes) and len(up) == len(nodes):
             return
         if time.monotonic() >= deadline:
+            cfg = REPO / "lab/.state/balancer/haproxy.cfg"
+            source = cfg.read_text().splitlines()[0] if cfg.exists() else "no balancer configuration"
             raise Failed(f"nodes do not all serve release {release} through the balancer within {timeout:.0f} s: "
-                         f"nodes {versions}, balancer {servers}")
+                         f"nodes {versions}, balancer {servers} ({source.lstrip('# ')})")
         time.sleep(1)
 
 

@@ -15,7 +15,9 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lab"))
 from aws_call_counter import CallCounter  # noqa: E402
+from labkit import aws  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,6 +43,19 @@ def provision(env_name: str, count: int, endpoint: str) -> tuple[float, int, str
     return elapsed, counter.total, top
 
 
+def remove_load_balancer(env_name: str) -> None:
+    """Delete the benchmark's load balancer and target group. The lab balancer follows one load balancer of the
+    VPC (the first by name): a `railsdeploy-bench1` left behind would take the place of the lab's own."""
+    elb = aws.client("elbv2")
+    name = f"railsdeploy-{env_name}"[:32]
+    for lb in elb.describe_load_balancers()["LoadBalancers"]:
+        if lb["LoadBalancerName"] == name:
+            elb.delete_load_balancer(LoadBalancerArn=lb["LoadBalancerArn"])
+    for tg in elb.describe_target_groups()["TargetGroups"]:
+        if tg["TargetGroupName"] == name:
+            elb.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
+
+
 def destroy(env_name: str, count: int) -> None:
     """Remove the benchmark's nodes and data volume again (the lab may be shared)."""
     nodes = [f"{env_name}-rails{2001 + i}" for i in range(count)] + [f"{env_name}-pg"]
@@ -61,6 +76,7 @@ def main() -> None:
         print(f"provision_api_calls_{count}: {calls}")
         print(f"# provision {count}: most frequent calls: {top}", file=sys.stderr)
         destroy(f"bench{count}", count)
+        remove_load_balancer(f"bench{count}")
 
 
 if __name__ == "__main__":
