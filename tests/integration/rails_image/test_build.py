@@ -9,7 +9,8 @@ The test app (lab/images/testapp/) is built from the root filesystem image that 
 (railsdeploy-lab/testapp-rootfs) and the registry runs the lab's registry image: no lab needs to be up, but the
 lab images must exist. Builds reuse Docker's layer cache: only the release's own layer is built.
 
-Run with ``.venv/bin/pytest tests/integration/build -v`` (about a minute).
+The directory is not called ``build``: pytest does not recurse into directories of that name. Run with
+``.venv/bin/pytest tests/integration/rails_image -v`` (about a minute).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import sysconfig
 import time
 import urllib.error
 import urllib.request
@@ -82,7 +82,7 @@ def images_present() -> None:
 
 @pytest.fixture(scope="module")
 def endpoint(moto_url: str) -> str:
-    """This module's own moto_server (tests/integration/conftest.py), with the asset bucket made (provision.yml's job)."""
+    """This module's own moto_server (tests/integration/conftest.py), with the asset bucket made (provision's job)."""
     s3(moto_url).create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
     return moto_url
 
