@@ -9,7 +9,7 @@ import sys
 import sysconfig
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -63,3 +63,25 @@ def collections_path(tmp_path_factory: pytest.TempPathFactory) -> str:
     link.parent.mkdir(parents=True)
     link.symlink_to(REPO, target_is_directory=True)
     return os.pathsep.join([str(root), sysconfig.get_paths()["purelib"]])
+
+
+@pytest.fixture(scope="module")
+def ansible_playbook(collections_path: str) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """run(inventory, playbook, *args, timeout=900): ansible-playbook of this venv with the repo's ansible.cfg,
+    this checkout as the collection, and the JSON callback (stdout is one JSON document)."""
+    bin_dir = Path(sys.executable).parent
+    env = dict(
+        os.environ,
+        PATH=f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+        ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
+        ANSIBLE_COLLECTIONS_PATH=collections_path,
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_NOCOLOR="1",
+        ANSIBLE_DEPRECATION_WARNINGS="0",
+    )
+
+    def run(inventory: Path, playbook: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        cmd = [str(bin_dir / "ansible-playbook"), "-i", str(inventory), str(playbook), *args]
+        return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+    return run

@@ -14,9 +14,7 @@ Run with ``.venv/bin/pytest tests/integration/cdn -v`` (no Docker, no lab: about
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,6 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 PLAYBOOK = HERE / "asset_cdn.yml"
 INVENTORY = HERE / "inventory.yml"
-BIN = Path(sys.executable).parent
 REGION = "us-west-2"
 BUCKET = "itest-railsdeploy-assets"
 PREFIX = "production/assets"
@@ -100,28 +97,10 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def playbook(endpoint: str, collections_path: str):
+def playbook(endpoint: str, ansible_playbook):
     def run(bucket: str = BUCKET, *args: str) -> Run:
-        env = dict(
-            os.environ,
-            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-            ANSIBLE_COLLECTIONS_PATH=collections_path,
-            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-            ANSIBLE_NOCOLOR="1",
-        )
-        cmd = [
-            str(BIN / "ansible-playbook"),
-            "-i",
-            str(INVENTORY),
-            str(PLAYBOOK),
-            "-e",
-            f"cdn_test_endpoint_url={endpoint}",
-            "-e",
-            f"cdn_test_bucket={bucket}",
-            *args,
-        ]
-        return Run(subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600))
+        extra = ["-e", f"cdn_test_endpoint_url={endpoint}", "-e", f"cdn_test_bucket={bucket}", *args]
+        return Run(ansible_playbook(INVENTORY, PLAYBOOK, *extra, timeout=600))
 
     return run
 

@@ -34,7 +34,7 @@ def pytest_collection_modifyitems(config, items):
 def lab() -> Iterator[Lab]:
     """The running lab: boto3 clients on its endpoint, its state, ssh/materialise/wait_until helpers."""
     if not shutil.which("docker"):
-        pytest.skip("docker is not installed: the lab cannot run here")
+        pytest.fail("docker is not installed: the lab tests need it (`make setup` installs and starts it)")
     env = lab_env()
     started_here = False
     if not env.get("endpoint_url") or not moto_answers(env["endpoint_url"]):

@@ -52,8 +52,9 @@ def other_alb_guard(lab: Lab):
     others = [lb["LoadBalancerName"] for lb in lab.elbv2.describe_load_balancers()["LoadBalancers"]
               if lb.get("VpcId") == lab.vpc_id]
     if others:
-        pytest.skip(f"another load balancer is in the lab VPC ({', '.join(others)}): the lab's single "
-                    "balancer follows only one, so this test would disturb it or be disturbed")
+        pytest.fail(f"another load balancer is in the lab VPC ({', '.join(others)}): the lab's single balancer "
+                    "follows only one, so this test cannot prove anything. Run it on a lab of its own "
+                    "(`make lab-down` first; `make integration` brings one up).")
 
 
 def test_balancer_follows_targets_and_health(lab: Lab, cloud: Cloud, other_alb_guard):

@@ -35,7 +35,6 @@ import yaml
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 PLAYBOOK = REPO / "playbooks" / "build.yml"
-BIN = Path(sys.executable).parent
 REGION = "us-west-2"
 BUCKET = "itest-build-assets"
 PREFIX = "production/assets"
@@ -209,19 +208,9 @@ class Run:
 
 
 @pytest.fixture(scope="module")
-def build(inventory: Path, collections_path: str):
+def build(inventory: Path, ansible_playbook):
     def run(*args: str) -> Run:
-        env = dict(
-            os.environ,
-            PATH=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
-            ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
-            ANSIBLE_COLLECTIONS_PATH=collections_path,
-            ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-            ANSIBLE_NOCOLOR="1",
-            ANSIBLE_DEPRECATION_WARNINGS="0",
-        )
-        cmd = [str(BIN / "ansible-playbook"), "-i", str(inventory), str(PLAYBOOK), *args]
-        return Run(subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=900))
+        return Run(ansible_playbook(inventory, PLAYBOOK, *args))
 
     return run
 
