@@ -12,7 +12,7 @@ LABCTL := $(PY) lab/labctl.py
 DEMO_RELEASE ?= 1
 COLLECTION_LINK := build/collections/ansible_collections/railsdeploy/aws
 
-.PHONY: help setup venv host images lab-up lab-down lab-status demo test lint unit integration molecule bench clean
+.PHONY: help setup venv host images lab-up lab-down lab-status demo test lint unit integration molecule drills bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -66,7 +66,10 @@ integration: setup  ## Lab tests: materialisation and the balancer follow moto
 molecule: setup  ## Molecule scenarios against the lab
 	molecule test --all
 
-test: setup lint unit integration molecule  ## Everything CI runs
+drills: setup  ## Failure drills under client load in the lab (brought up if down); writes docs/drills.md
+	pytest tests/drills -v --drills-doc docs/drills.md
+
+test: setup lint unit integration molecule drills  ## Everything CI runs
 
 bench: setup  ## Benchmarks under bench/
 	$(PY) bench/run.py

@@ -1,0 +1,396 @@
+"""What the failure drills act through: the lab's cloud (boto3 on moto), its nodes (SSH, HTTP), the playbooks,
+and continuous client load through the lab balancer (lab/loadgen.py).
+
+The drills run against the whole system as `make demo` brings it up (site.yml: provision, users, PostgreSQL,
+seed, the app on every rails node). Every helper fails the drill with a message naming what it waited for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.server
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+# The lab integration tests' helpers (boto3 clients on the lab's moto, SSH to nodes, labctl).
+sys.path.insert(0, str(REPO / "tests" / "integration" / "lab"))
+
+from labhelpers import Lab, connect, lab_env, labctl, moto_answers  # noqa: E402
+from labkit import config as labconfig  # noqa: E402
+from labkit import nodes as labnodes  # noqa: E402
+
+PLAYBOOK_TIMEOUT = 1200
+PROJECT, ENVIRONMENT = "railsdeploy", "lab"  # inventories/lab/group_vars/all/main.yml
+PG_CONTAINER, PG_USER, PG_DB = "postgres", "rails", "rails_production"  # role defaults
+DEPLOY_LOCK = "/var/lib/railsdeploy/locks/deploy"  # railsdeploy.aws.deploy_lock
+ASSETS_BUCKET = "railsdeploy-lab-assets"  # inventories/lab/group_vars/all/main.yml
+
+
+class DrillFailed(AssertionError):
+    pass
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.25) -> float:
+    """Poll until ``predicate()`` is truthy; the seconds it took. Fails naming ``what`` on timeout."""
+    started = time.monotonic()
+    last: Any = None
+    while True:
+        try:
+            last = predicate()
+            if last:
+                return time.monotonic() - started
+        except Exception as exc:  # noqa: BLE001 - any failure means "not yet"
+            last = exc
+        if time.monotonic() - started > timeout:
+            raise DrillFailed(f"timed out after {timeout:.0f} s waiting for {what} (last: {last!r})")
+        time.sleep(interval)
+
+
+def http_get(url: str, timeout: float = 3) -> tuple[int | None, str]:
+    """(status, body) of a GET; status None when nothing answered."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:
+            return resp.status, resp.read(500).decode("utf-8", "replace").strip()
+    except urllib.error.HTTPError as exc:
+        return exc.code, ""
+    except OSError as exc:
+        return None, f"{type(exc).__name__}: {exc}"
+
+
+@dataclass
+class Run:
+    argv: list[str]
+    rc: int
+    output: str
+    seconds: float
+
+    def tail(self, chars: int = 4000) -> str:
+        return self.output[-chars:]
+
+
+def playbook(name: str, *args: str, timeout: float = PLAYBOOK_TIMEOUT, env: dict | None = None) -> Run:
+    """ansible-playbook playbooks/<name> with the lab inventory (ansible.cfg); never raises on rc."""
+    argv = ["ansible-playbook", f"playbooks/{name}", *args]
+    run_env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **(env or {}))
+    run_env.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
+    started = time.monotonic()
+    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, env=run_env, timeout=timeout)
+    return Run(argv, proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
+
+
+def playbook_ok(name: str, *args: str, what: str = "") -> Run:
+    run = playbook(name, *args)
+    if run.rc != 0:
+        raise DrillFailed(f"{what or name} failed (rc {run.rc}):\n{run.tail()}")
+    return run
+
+
+class Background:
+    """ansible-playbook in its own process group, to be killed mid-run like an interrupted deploy; its output
+    goes to ``log``."""
+
+    def __init__(self, log: Path, name: str, *args: str):
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+        env.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
+        self.log = log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(["ansible-playbook", f"playbooks/{name}", *args], cwd=REPO, env=env,
+                                         stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+
+@dataclass
+class LoadResult:
+    started: float
+    summary: dict = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.summary["total"]
+
+    @property
+    def failed(self) -> int:
+        return self.summary["failed"]
+
+    @property
+    def error_seconds(self) -> int:
+        return self.summary["error_seconds"]
+
+    @property
+    def last_failure(self) -> float | None:
+        return self.summary["last_failure"]
+
+    @property
+    def first_failure(self) -> float | None:
+        return self.summary["first_failure"]
+
+    def bodies(self) -> set[str]:
+        return set(self.summary["bodies"])
+
+
+@contextlib.contextmanager
+def load(url: str) -> Iterator[LoadResult]:
+    """Continuous client requests to ``url`` (4 clients, 3 s timeout) while the block runs."""
+    with tempfile.TemporaryDirectory(prefix="drill-load-") as tmp:
+        stop, out = Path(tmp) / "stop", Path(tmp) / "load.json"
+        proc = subprocess.Popen([sys.executable, str(REPO / "lab" / "loadgen.py"), "--url", url, "--timeout", "3",
+                                 "--stop-file", str(stop), "--out", str(out)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        result = LoadResult(started=time.time())
+        try:
+            time.sleep(1)
+            yield result
+        finally:
+            stop.touch()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if out.exists():
+                result.summary = json.loads(out.read_text())
+            elif sys.exc_info()[0] is None:
+                raise DrillFailed(f"the load client wrote no summary: {proc.stderr.read() if proc.stderr else ''}")
+
+
+@dataclass
+class Node:
+    name: str
+    instance_id: str
+    ip: str
+    state: str
+
+
+class System:
+    """The lab running the whole system: nodes by name, the primary's database, the balancer."""
+
+    def __init__(self, lab: Lab):
+        self.lab = lab
+        self.balancer_url = lab.balancer_url
+
+    # ---- cloud ---------------------------------------------------------------------------------------------
+
+    def nodes(self, role: str | None = None, states=("pending", "running")) -> dict[str, Node]:
+        filters = [{"Name": "tag:Project", "Values": [PROJECT]}, {"Name": "tag:Environment", "Values": [ENVIRONMENT]},
+                   {"Name": "instance-state-name", "Values": list(states)}]
+        if role:
+            filters.append({"Name": "tag:Role", "Values": [role]})
+        found = {}
+        for res in self.lab.ec2.describe_instances(Filters=filters)["Reservations"]:
+            for inst in res["Instances"]:
+                tags = {t["Key"]: t["Value"] for t in inst.get("Tags", [])}
+                found[tags["Name"]] = Node(tags["Name"], inst["InstanceId"], inst.get("PrivateIpAddress", ""),
+                                           inst["State"]["Name"])
+        return dict(sorted(found.items()))
+
+    def rails(self) -> dict[str, Node]:
+        return self.nodes("rails")
+
+    def primary(self) -> Node:
+        found = list(self.nodes("postgres").values())
+        if len(found) != 1:
+            raise DrillFailed(f"expected one running PostgreSQL primary, found {found}")
+        return found[0]
+
+    def materialise(self) -> None:
+        """Make the node containers follow moto now (the lab's watcher does it within seconds anyway)."""
+        proc = labctl("materialise", timeout=300)
+        if proc.returncode not in (0, 1):
+            raise DrillFailed(f"labctl materialise failed: {proc.stderr}")
+
+    @contextlib.contextmanager
+    def placeholder(self, subnet_id: str) -> Iterator[Callable[[], str]]:
+        """A function that starts an instance outside the project (no Project tag) in the subnet and returns its
+        address; the instance is terminated when the block ends."""
+        started: list[str] = []
+
+        def start() -> str:
+            inst = self.lab.ec2.run_instances(
+                ImageId=self.lab.ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=subnet_id,
+                TagSpecifications=[{"ResourceType": "instance",
+                                    "Tags": [{"Key": "Name", "Value": "drill-placeholder"}]}],
+            )["Instances"][0]
+            started.append(inst["InstanceId"])
+            return inst["PrivateIpAddress"]
+
+        try:
+            yield start
+        finally:
+            if started:
+                self.lab.ec2.terminate_instances(InstanceIds=started)
+                self.materialise()
+
+    def node_container(self, node: Node) -> str:
+        """Name of the lab container that is the instance."""
+        c = labnodes.node_containers().get(node.instance_id)
+        if not c:
+            raise DrillFailed(f"{node.name} ({node.instance_id}) has no lab container")
+        return c["name"]
+
+    def target_group_arn(self) -> str:
+        """The app's target group (the one the project's load balancer forwards to)."""
+        groups = [tg for tg in self.lab.elbv2.describe_target_groups()["TargetGroups"]
+                  if tg["TargetGroupName"].startswith(f"{PROJECT}-{ENVIRONMENT}")]
+        if len(groups) != 1:
+            raise DrillFailed(f"expected one target group named {PROJECT}-{ENVIRONMENT}*, found "
+                              f"{[tg['TargetGroupName'] for tg in groups]}")
+        return groups[0]["TargetGroupArn"]
+
+    def healthy_targets(self, target_group_arn: str) -> set[str]:
+        health = self.lab.elbv2.describe_target_health(TargetGroupArn=target_group_arn)["TargetHealthDescriptions"]
+        return {t["Target"]["Id"] for t in health if t["TargetHealth"]["State"] == "healthy"}
+
+    # ---- nodes -----------------------------------------------------------------------------------------------
+
+    def ssh(self, node: Node, command: str, timeout: float = 120) -> str:
+        proc = self.lab.ssh(node.ip, command, timeout=timeout)
+        if proc.returncode != 0:
+            raise DrillFailed(f"on {node.name}: {command!r} exited {proc.returncode}: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def answers_ssh(self, node: Node) -> bool:
+        return self.lab.ssh(node.ip, "true", timeout=10).returncode == 0
+
+    def running_containers(self, node: Node) -> dict[str, str]:
+        """{container name: StartedAt} of the running containers on the node's Docker engine."""
+        out = self.ssh(node, "sudo docker ps -q | xargs -r sudo docker inspect -f '{{.Name}} {{.State.StartedAt}}'")
+        return dict(line.lstrip("/").split(" ", 1) for line in out.splitlines() if line.strip())
+
+    def node_status(self, node: Node, path: str = "/up") -> int | None:
+        return http_get(f"http://{node.ip}{path}", timeout=2)[0]
+
+    def serving(self, node: Node) -> str | None:
+        status, body = http_get(f"http://{node.ip}/version", timeout=2)
+        return body if status == 200 else None
+
+    def all_rails(self, status_ok: bool) -> bool:
+        """Every rails node answers /up 200 (status_ok) - or none does (not status_ok)."""
+        codes = [self.node_status(n) for n in self.rails().values()]
+        return bool(codes) and all((c == 200) == status_ok for c in codes)
+
+    def balancer_steady(self, requests: int = 20, path: str = "/up") -> bool:
+        """``requests`` answers in a row are 200 through the balancer (every node it sends to serves)."""
+        return all(http_get(self.balancer_url + path, timeout=3)[0] == 200 for _ in range(requests))
+
+    def wait_served(self, timeout: float = 120) -> float:
+        """Seconds until every rails node answers /up and the balancer sends only to serving nodes."""
+        started = time.monotonic()
+        wait_for(lambda: self.all_rails(True), timeout, "every rails node to answer /up 200")
+        wait_for(self.balancer_steady, timeout, "20 answers in a row of 200 through the balancer")
+        return time.monotonic() - started
+
+    # ---- what a user has: compared before and after a refused run ------------------------------------------
+
+    def fingerprint(self) -> dict[str, Any]:
+        """Everything a refused run must leave as it was: instances, volumes and their attachments, DNS records,
+        healthy targets, each node's running containers (a re-created one has a new start time), the release
+        each rails node serves, the deploy lock, the rows, the asset objects. (A refused deploy_postgres.yml may
+        add a pre-deploy snapshot: an addition, not a change to anything a user has.)"""
+        ec2, lab = self.lab.ec2, self.lab
+        all_nodes = self.nodes(states=("pending", "running", "stopping", "stopped"))
+        volumes = sorted((v["VolumeId"], v["State"], tuple(sorted(a["InstanceId"] for a in v.get("Attachments", []))))
+                         for v in ec2.describe_volumes()["Volumes"])
+        route53 = boto_client(lab, "route53")
+        records = sorted((r["Name"], r["Type"], json.dumps(r.get("ResourceRecords") or r.get("AliasTarget"),
+                                                            sort_keys=True))
+                         for r in route53.list_resource_record_sets(HostedZoneId=lab.state["hosted_zone_id"])[
+                             "ResourceRecordSets"])
+        s3 = boto_client(lab, "s3")
+        objects = sorted(o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ASSETS_BUCKET)
+                         for o in page.get("Contents", []))
+        primary = self.primary()
+        return {
+            "instances": {n.name: (n.instance_id, n.state, n.ip) for n in all_nodes.values()},
+            "volumes": volumes,
+            "dns": records,
+            "healthy_targets": sorted(self.healthy_targets(self.target_group_arn())),
+            "containers": {n.name: self.running_containers(n) for n in all_nodes.values() if n.state == "running"},
+            "serving": {n.name: self.serving(n) for n in self.rails().values()},
+            "deploy_lock": self.ssh(primary, f"sudo test -e {DEPLOY_LOCK} && echo held || echo free").strip(),
+            "rows": self.sql("SELECT count(*) FROM notes"),
+            "assets": objects,
+        }
+
+    # ---- the database ---------------------------------------------------------------------------------------
+
+    def sql(self, query: str) -> str:
+        cmd = (f"sudo docker exec {PG_CONTAINER} psql -X -tA -v ON_ERROR_STOP=1 -U {PG_USER} -d {PG_DB} "
+               f"-c {shell_quote(query)}")
+        return self.ssh(self.primary(), cmd).strip()
+
+    def write_rows(self, marker: str, count: int = 50) -> int:
+        self.sql(f"INSERT INTO notes (text) SELECT '{marker} ' || g FROM generate_series(1, {count}) g")
+        return self.rows(marker)
+
+    def rows(self, marker: str) -> int:
+        return int(self.sql(f"SELECT count(*) FROM notes WHERE text LIKE '{marker} %'"))
+
+
+def boto_client(lab: Lab, service: str):
+    return boto3.client(service, endpoint_url=lab.state["endpoint_url"], region_name=lab.region,
+                        aws_access_key_id=labconfig.ACCESS_KEY, aws_secret_access_key=labconfig.SECRET_KEY)
+
+
+@contextlib.contextmanager
+def refusing_registry() -> Iterator[str]:
+    """A registry on 127.0.0.1 that refuses every login (401 to the Docker registry API); its host:port."""
+
+    class Refuse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            self.send_response(401)
+            self.send_header("WWW-Authenticate", 'Basic realm="drill registry"')
+            self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
+            self.send_header("Content-Type", "application/json")
+            body = b'{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}'
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_HEAD = do_POST = do_PUT = do_GET  # noqa: N815
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Refuse)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
+
+
+def ensure_lab() -> tuple[Lab, bool]:
+    """The lab, brought up when it is down; (lab, started here)."""
+    env = lab_env()
+    if env.get("endpoint_url") and moto_answers(env["endpoint_url"]):
+        return connect(env), False
+    proc = labctl("up", timeout=3600)
+    if proc.returncode != 0:
+        pytest.fail(f"labctl up failed:\n{proc.stdout}\n{proc.stderr}")
+    return connect(lab_env(), started_here=True), True

@@ -1,0 +1,370 @@
+"""The failure drills, in order, on one running system (tests/drills/conftest.py brings it up).
+
+Each drill breaks something while lab/loadgen.py sends requests through the lab balancer, lets the system (or
+the documented playbook) recover, asserts what a user relies on - the app serves again on every node, no row is
+lost, a release keeps serving - and reports its figures in one line. `make drills` writes them to docs/drills.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import time
+
+import pytest
+from drillkit import (
+    REPO,
+    Background,
+    DrillFailed,
+    System,
+    load,
+    playbook,
+    playbook_ok,
+    refusing_registry,
+    shell_quote,
+    wait_for,
+)
+
+RETAINED = "/var/lib/railsdeploy/releases/retained"  # roles/docker_host: the releases the clean-up keeps
+OLD_IMAGES, OLD_IMAGE_MB = 12, 20
+
+
+def _s(seconds: float) -> float:
+    return round(seconds, 1)
+
+
+def _outage(result, since: float) -> float:
+    """Seconds from ``since`` to the last failed request (0 when none failed after it)."""
+    return _s(max(0.0, (result.last_failure or since) - since))
+
+
+@pytest.mark.drill(1, "PostgreSQL container stopped, then started")
+def test_postgres_container_stop_start(system: System, report):
+    primary, rails = system.primary(), system.rails()
+    marker = f"drill1-{int(time.time())}"
+    written = system.write_rows(marker)
+    before = {name: system.running_containers(node) for name, node in rails.items()}
+
+    with load(system.balancer_url + "/up") as result:
+        stopped = time.time()
+        system.ssh(primary, "sudo docker stop postgres")
+        down_wait = wait_for(lambda: system.all_rails(False), 60, "every rails node's /up to fail with PostgreSQL down")
+        time.sleep(5)
+        started = time.time()
+        system.ssh(primary, "sudo docker start postgres")
+        nodes_back = wait_for(lambda: system.all_rails(True), 120, "every rails node's /up to answer 200 again")
+        balancer_back = system.wait_served(timeout=120) + nodes_back
+
+    after = {name: system.running_containers(node) for name, node in rails.items()}
+    assert after == before, f"containers on the rails nodes were restarted or replaced: {before} -> {after}"
+    assert system.rows(marker) == written, "rows written before the stop are missing"
+    assert result.failed > 0, "no request failed while PostgreSQL was down: /up does not reach the database"
+    report(requests=result.total, failed=result.failed, down_s=_s(started - stopped),
+           nodes_failing_after_s=_s(down_wait), nodes_recovered_s=_s(nodes_back),
+           balancer_recovered_s=_s(balancer_back), last_failure_after_start_s=_outage(result, started),
+           app_restarts=0, rows_kept=f"{written}/{written}")
+
+
+@pytest.mark.drill(2, "PostgreSQL instance stopped and started; deploy_postgres.yml brings the system back")
+def test_postgres_instance_stop_start(system: System, report):
+    primary = system.primary()
+    marker = f"drill2-{int(time.time())}"
+    written = system.write_rows(marker)
+
+    with load(system.balancer_url + "/up") as result:
+        stopped = time.time()
+        system.lab.ec2.stop_instances(InstanceIds=[primary.instance_id])
+        system.materialise()
+        wait_for(lambda: system.all_rails(False), 60, "every rails node's /up to fail with the primary stopped")
+        started = time.time()
+        system.lab.ec2.start_instances(InstanceIds=[primary.instance_id])
+        system.materialise()
+        booted = wait_for(lambda: system.answers_ssh(system.primary()), 120, "the primary to answer SSH again")
+        # The deploy playbook is what an operator runs; it must succeed on the restarted node.
+        deploy = playbook_ok("deploy_postgres.yml", what="deploy_postgres.yml after the instance restart")
+        back = system.wait_served(timeout=120)
+
+    restarted = system.primary()
+    assert restarted.instance_id == primary.instance_id
+    assert system.rows(marker) == written, "rows written before the stop are missing"
+    report(requests=result.total, failed=result.failed, stopped_s=_s(started - stopped), boot_s=_s(booted),
+           deploy_postgres_s=_s(deploy.seconds), served_after_deploy_s=_s(back),
+           outage_s=_outage(result, stopped), address=f"{primary.ip}->{restarted.ip}",
+           rows_kept=f"{written}/{written}")
+
+
+@pytest.mark.drill(3, "PostgreSQL instance terminated; provision.yml replaces it with the same volume")
+def test_postgres_instance_terminated_and_replaced(system: System, report):
+    primary = system.primary()
+    marker = f"drill3-{int(time.time())}"
+    written = system.write_rows(marker)
+    total_rows = int(system.sql("SELECT count(*) FROM notes"))
+
+    subnet = system.lab.instance(primary.instance_id)["SubnetId"]
+
+    with load(system.balancer_url + "/up") as result, system.placeholder(subnet) as placeholder:
+        terminated = time.time()
+        system.lab.ec2.terminate_instances(InstanceIds=[primary.instance_id])
+        system.materialise()
+        wait_for(lambda: system.all_rails(False), 60, "every rails node's /up to fail with the primary gone")
+        # AWS hands out private addresses at random, moto the lowest free one: another instance takes the old
+        # address first, so that the replacement comes up on a new one, as it would in AWS.
+        placeholder()
+        provision = playbook_ok("provision.yml", what="provision.yml replacing the primary")
+        deploy = playbook_ok("deploy_postgres.yml", what="deploy_postgres.yml on the new primary")
+        back = system.wait_served(timeout=120)
+
+    new = system.primary()
+    if new.instance_id == primary.instance_id:
+        raise DrillFailed(f"the primary is still {primary.instance_id}: it was not replaced")
+    # The rails nodes serve /up (a database query) only because they followed the primary to its new address.
+    assert new.ip != primary.ip, f"the replacement came up on the old address {new.ip}: the drill proves less"
+    assert system.rows(marker) == written, "rows written before the termination are missing"
+    assert int(system.sql("SELECT count(*) FROM notes")) == total_rows, "the notes table lost rows"
+    report(requests=result.total, failed=result.failed, provision_s=_s(provision.seconds),
+           deploy_postgres_s=_s(deploy.seconds), served_after_deploy_s=_s(back),
+           outage_s=_outage(result, terminated), instance=f"{primary.instance_id}->{new.instance_id}",
+           address=f"{primary.ip}->{new.ip}", rows_kept=f"{total_rows}/{total_rows}")
+
+
+@pytest.mark.drill(4, "A rails node terminated under load; a replacement is provisioned and deployed")
+def test_rails_node_terminated_and_replaced(system: System, report):
+    rails = system.rails()
+    victim, survivor = list(rails.values())[-1], list(rails.values())[0]
+    release = system.serving(survivor)
+
+    with load(system.balancer_url + "/up") as lost:
+        terminated = time.time()
+        system.lab.ec2.terminate_instances(InstanceIds=[victim.instance_id])
+        system.materialise()
+        # The balancer has stopped sending to the dead node once answers in a row all succeed.
+        stopped_sending = wait_for(lambda: system.balancer_steady(40), 120,
+                                   "the balancer to stop sending to the terminated node")
+        steady_since = time.time()
+        time.sleep(3)
+    assert (lost.last_failure or 0) <= steady_since, "requests still failed after the balancer dropped the node"
+
+    with load(system.balancer_url + "/up") as replaced:
+        provision = playbook_ok("provision.yml", what=f"provision.yml replacing {victim.name}")
+        deploy = playbook_ok("deploy_rails.yml", "--limit", victim.name, "-e", f"rails_app_release={release}",
+                             what=f"deploy_rails.yml to the new {victim.name}")
+        new = system.rails()[victim.name]
+        wait_for(lambda: system.serving(new) == release, 60, f"the new {victim.name} to serve release {release}")
+        tg = system.target_group_arn()
+        healthy = wait_for(lambda: system.healthy_targets(tg) == {n.instance_id for n in system.rails().values()},
+                           120, "every rails node to be a healthy target of the load balancer")
+    assert new.instance_id != victim.instance_id
+    assert replaced.failed == 0, f"{replaced.failed} requests failed while the replacement joined"
+    report(requests=lost.total + replaced.total, failed_on_termination=lost.failed,
+           error_seconds=lost.error_seconds, balancer_dropped_node_s=_s(stopped_sending),
+           last_failure_after_termination_s=_outage(lost, terminated), provision_s=_s(provision.seconds),
+           deploy_s=_s(deploy.seconds), healthy_after_deploy_s=_s(healthy), failed_while_replacing=replaced.failed,
+           nodes_serving=f"{len(system.rails())}/{len(rails)}")
+
+
+@pytest.mark.drill(5, "A rails node rebooted: every container comes back by itself")
+def test_rails_node_reboot(system: System, report):
+    node = list(system.rails().values())[0]
+    before = system.running_containers(node)
+
+    with load(system.balancer_url + "/up") as result:
+        rebooted = time.time()
+        # A reboot of the instance is a restart of its lab container: init stops dockerd (and the containers),
+        # and at boot dockerd starts again with the node.
+        subprocess.run(["docker", "restart", "--time", "60", system.node_container(node)], check=True,
+                       capture_output=True, timeout=180)
+        wait_for(lambda: system.answers_ssh(node), 120, f"{node.name} to answer SSH after the reboot")
+        ssh_back = time.time() - rebooted
+        wait_for(lambda: set(system.running_containers(node)) >= set(before), 120,
+                 f"every container that ran on {node.name} to run again: {sorted(before)}")
+        containers_back = time.time() - rebooted
+        wait_for(lambda: system.node_status(node) == 200, 120, f"{node.name} to answer /up again")
+        serving = time.time() - rebooted
+        system.wait_served(timeout=120)
+        steady = time.time() - rebooted
+        time.sleep(2)
+
+    after = system.running_containers(node)
+    restarted = [name for name in before if after.get(name, before[name]) != before[name]]
+    assert sorted(restarted) == sorted(before), (
+        f"containers that did not restart with the node: {set(before) - set(restarted)}")
+    report(requests=result.total, failed=result.failed, error_seconds=result.error_seconds,
+           ssh_back_s=_s(ssh_back), containers_back_s=_s(containers_back), node_serving_s=_s(serving),
+           balancer_steady_s=_s(steady), last_failure_after_reboot_s=_outage(result, rebooted),
+           containers_back=f"{len(restarted)}/{len(before)} ({', '.join(sorted(before))})", started_by_hand=0)
+
+
+# Drill 7 runs before drill 6: its deploys leave two releases in the retained list that drill 6's clean-up keeps.
+@pytest.mark.drill(7, "A deploy killed mid-roll; the next deploy finds the stale lock; after its release it completes")
+def test_interrupted_deploy(system: System, report, tmp_path):
+    nodes = list(system.rails().values())
+    current = system.serving(nodes[0])
+    target = "2" if current != "2" else "1"
+
+    with load(system.balancer_url + "/version") as result:
+        started = time.time()
+        interrupted = Background(tmp_path / "interrupted.log", "deploy_rails.yml", "--limit", "rails",
+                                 "-e", f"rails_app_release={target}")
+        wait_for(lambda: system.serving(nodes[0]) == target, 300,
+                 f"{nodes[0].name} to switch to release {target} (the deploy's first batch)")
+        interrupted.kill()
+        killed_after = time.time() - started
+        serving_after_kill = {n.name: system.serving(n) for n in nodes}
+        assert all(serving_after_kill.values()), (
+            f"a node serves nothing after the interrupted deploy: {serving_after_kill}")
+        assert len(set(serving_after_kill.values())) > 1, (
+            f"the deploy was not interrupted mid-roll (every node serves {serving_after_kill}): the drill proves less")
+
+        blocked = playbook("deploy_rails.yml", "-e", f"rails_app_release={target}")
+        assert blocked.rc != 0, "the next deploy ran despite the interrupted deploy's lock"
+        assert "Another deploy holds the deploy lock" in blocked.output and "rails_app_unlock=true" in blocked.output, (
+            f"the next deploy did not name the stale lock and how to release it:\n{blocked.tail()}")
+        playbook_ok("deploy_rails.yml", "-e", "rails_app_unlock=true", what="releasing the stale lock")
+        completed = playbook_ok("deploy_rails.yml", "-e", f"rails_app_release={target}",
+                                what="the deploy after releasing the lock")
+        serving = {n.name: system.serving(n) for n in nodes}
+        time.sleep(2)
+
+    assert set(serving.values()) == {target}, f"after the completed deploy the nodes serve {serving}"
+    assert result.failed == 0, f"{result.failed} requests failed around the interrupted deploy"
+    report(requests=result.total, failed=result.failed, killed_after_s=_s(killed_after),
+           serving_after_kill=" ".join(f"{k}:{v}" for k, v in serving_after_kill.items()),
+           refused_naming_lock=1, completed_deploy_s=_s(completed.seconds),
+           releases_seen="/".join(sorted(result.bodies())), serving_after=f"{target} on {len(serving)}/{len(nodes)}")
+
+
+@pytest.mark.drill(6, "Disk pressure: many old images on a node; the scheduled clean-up keeps the retained releases")
+def test_disk_pressure_cleanup(system: System, report):
+    node = list(system.rails().values())[0]
+    retained = [line.strip() for line in system.ssh(node, f"sudo cat {RETAINED}").splitlines()
+                if line.strip() and not line.startswith("#")]
+    assert retained, f"{RETAINED} on {node.name} lists no release"
+    repository = retained[0].rsplit(":", 1)[0]
+    running = system.running_containers(node)
+
+    used_before = int(system.ssh(node, "sudo du -sm /var/lib/docker | cut -f1"))
+    system.ssh(node, (
+        f"for i in $(seq 1 {OLD_IMAGES}); do d=$(mktemp -d); head -c {OLD_IMAGE_MB}M /dev/urandom > $d/blob; "
+        f"tar -C $d -c blob | sudo docker import - {repository}:drill-old-$i > /dev/null; rm -rf $d; done"),
+        timeout=600)
+    used_full = int(system.ssh(node, "sudo du -sm /var/lib/docker | cut -f1"))
+    # The job exactly as cron runs it (fields after minute, hour, day, month, weekday and user).
+    cron = system.ssh(node, "sudo cat /etc/cron.d/railsdeploy-docker-gc")
+    job = [line.split(None, 6)[6] for line in cron.splitlines() if line.strip() and line[0].isdigit()]
+    assert len(job) == 1, f"expected one clean-up job in /etc/cron.d/railsdeploy-docker-gc:\n{cron}"
+
+    with load(system.balancer_url + "/up") as result:
+        started = time.time()
+        system.ssh(node, f"sudo sh -c {shell_quote(job[0])}", timeout=600)
+        cleanup_s = time.time() - started
+        time.sleep(2)
+
+    used_after = int(system.ssh(node, "sudo du -sm /var/lib/docker | cut -f1"))
+    images = set(system.ssh(node, "sudo docker images --format '{{.Repository}}:{{.Tag}}'").split())
+    old_left = sorted(i for i in images if ":drill-old-" in i)
+    assert not old_left, f"the clean-up left old images: {old_left}"
+    missing = [ref for ref in retained if ref not in images]
+    assert not missing, f"the clean-up removed retained releases: {missing}"
+    assert system.running_containers(node) == running, "the clean-up touched running containers"
+    assert result.failed == 0, f"{result.failed} requests failed during the clean-up"
+    report(old_images=OLD_IMAGES, added_mb=used_full - used_before, freed_mb=used_full - used_after,
+           cleanup_s=_s(cleanup_s), retained_kept=f"{len(retained) - len(missing)}/{len(retained)}",
+           retained=" ".join(r.rsplit(":", 1)[1] for r in retained), requests=result.total, failed=result.failed)
+
+
+UNREACHABLE = "http://127.0.0.1:9"  # nothing listens on the discard port
+
+
+def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[str, list[str], list[str], dict]]:
+    """(playbook, arguments, words the refusal must contain, extra environment) - for every playbook: wrong or
+    missing variables, unknown hosts in --limit, a wrong image tag, a registry that refuses login, an
+    unreachable AWS endpoint (for the modules, and for the inventory)."""
+    lab_registry = system.lab.state["registry"]
+    release = system.serving(list(system.rails().values())[0])
+    unreachable_inventory = {"RAILSDEPLOY_LAB_DIR": lab_dir}
+    return [
+        ("provision.yml", ["-e", "railsdeploy_rails_count=-1"], ["railsdeploy_rails_count", "-1"], {}),
+        ("provision.yml", ["-e", f"aws_endpoint_url={UNREACHABLE}"], [UNREACHABLE], {}),
+        ("provision.yml", ["--limit", "rails9999"], ["rails9999", "no hosts"], {}),
+        ("destroy.yml", [], ["Name the nodes to destroy"], {}),
+        ("destroy.yml", ["-e", "nodes=rails9999"], ["rails9999", "nothing was changed"], {}),
+        ("destroy.yml", ["-e", "nodes=postgres2001"], ["confirm_destroy_primary=postgres2001"], {}),
+        ("delete_dns_record.yml", [], ["Name the record"], {}),
+        ("users.yml", ["-e", json.dumps({"railsdeploy_admins": [
+            {"name": "eve", "ssh_keys": ["ssh-ed25519 not-a-key"], "sudo": "passwordless", "state": "present"}]})],
+         ["eve"], {}),
+        ("users.yml", ["--limit", "rails9999"], ["rails9999", "no hosts"], {}),
+        ("deploy_postgres.yml", ["-e", "railsdeploy_postgres_password="], ["railsdeploy_postgres_password"], {}),
+        ("deploy_postgres.yml", ["-e", f"railsdeploy_postgres_image={lab_registry}/postgres:no-such-tag"],
+         ["postgres:no-such-tag"], {}),
+        ("deploy_postgres.yml", ["-e", f"aws_endpoint_url={UNREACHABLE}"], [UNREACHABLE], {}),
+        ("seed.yml", [], ["rails_app_release is not set"], {}),
+        ("seed.yml", ["-e", "rails_app_release=no-such-tag", "-e", "seed_force=true"], ["no-such-tag"], {}),
+        ("deploy_rails.yml", [], ["rails_app_release is not set"], {}),
+        ("deploy_rails.yml", ["-e", "rails_app_release=no-such-tag"], ["testapp:no-such-tag"], {}),
+        ("deploy_rails.yml", ["-e", json.dumps({"rails_app_release": "bad tag!"})], ["not a valid image tag"], {}),
+        ("deploy_rails.yml", ["--limit", "rails9999", "-e", f"rails_app_release={release}"],
+         ["rails9999", "no hosts"], {}),
+        ("deploy_rails.yml", ["-e", f"rails_app_release={release}", "-e", f"aws_endpoint_url={UNREACHABLE}"],
+         [UNREACHABLE], {}),
+        ("deploy_rails.yml", ["-e", f"rails_app_release={release}"], [UNREACHABLE], unreachable_inventory),
+        ("build.yml", ["-e", json.dumps({"rails_app_release": "bad tag!"})], ["not a valid Docker tag"], {}),
+        ("build.yml", ["-e", "rails_app_release=drill8", "-e", f"rails_image_push_repository={registry}/testapp",
+                       "-e", f"rails_image_registry_url={registry}", "-e", "rails_image_registry_username=drill",
+                       "-e", "rails_image_registry_password=wrong-password"], [registry, "401"], {}),
+        ("site.yml", [], ["rails_app_release is not set"], {}),
+    ]
+
+
+def _refusal(output: str) -> str:
+    """The message a user reads: Ansible's error line (the failed task's msg), with the inventory plugin's cause
+    when the inventory could not be read; paths of this checkout shown relative to it."""
+    lines = output.splitlines()
+    # The last error (an error an Ansible rescue turned into a clearer one comes before it), up to its Origin.
+    starts = [i for i, ln in enumerate(lines) if ln.startswith(("[ERROR]", "ERROR!"))]
+    if not starts:
+        return lines[-1][:300] if lines else ""
+    message = []
+    for ln in lines[starts[-1]:]:
+        if ln.startswith("Origin:") or (message and not ln.strip()):
+            break
+        message.append(ln.strip())
+    text = " ".join(message)
+    text = re.sub(r"^(\[ERROR\]:|ERROR!)\s*(Task failed: (Module|Action) failed: )?", "", text)
+    if "failed to parse inventory" in text:
+        cause = next((ln.split("plugin: ", 1)[1] for ln in lines if "aws_ec2' plugin: " in ln), "")
+        text = f"{text}: {cause}"
+    return text.replace(str(REPO) + "/", "").strip()[:300]
+
+
+@pytest.mark.drill(8, "Bad input for every playbook: a refusal naming the cause, nothing a user has changed")
+def test_bad_input_sweep(system: System, report, tmp_path):
+    lab_dir = tmp_path / "lab"
+    (lab_dir / ".state").mkdir(parents=True)
+    (lab_dir / ".state" / "lab.json").write_text(json.dumps(dict(system.lab.state, endpoint_url=UNREACHABLE)))
+    problems, rows = [], []
+    with refusing_registry() as registry:
+        cases = _bad_input_cases(system, registry, str(lab_dir))
+        before = system.fingerprint()
+        for name, args, words, env in cases:
+            run = playbook(name, *args, env=env, timeout=600)
+            message = _refusal(run.output)
+            after = system.fingerprint()
+            changed = sorted(k for k in before if before[k] != after[k])
+            missing = [w for w in words if w not in run.output]
+            shown = " ".join(args) + (" (inventory: moto unreachable)" if env else "")
+            rows.append((name, shown or "(none)", message, "yes" if not changed else f"NO: {', '.join(changed)}"))
+            if run.rc == 0:
+                problems.append(f"{name} {shown}: ran (rc 0) instead of refusing")
+            if missing:
+                problems.append(f"{name} {shown}: the refusal does not name {missing}: {message}")
+            if changed:
+                problems.append(f"{name} {shown}: changed {changed}")
+                before = after
+    report(cases=len(cases), playbooks=len({c[0] for c in cases}),
+           refused=len(cases) - sum("instead of refusing" in p for p in problems),
+           naming_the_cause=len(cases) - sum("does not name" in p for p in problems),
+           nothing_changed=sum(r[3] == "yes" for r in rows))
+    report.details(("Playbook", "Input", "Refusal", "Nothing changed"), rows)
+    assert not problems, "bad input not refused cleanly:\n" + "\n".join(problems)
