@@ -24,7 +24,6 @@ import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +31,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "lab"))
+import loadgen  # noqa: E402  (lab/loadgen.py)
+
 BALANCER = "rdlab-balancer"  # lab/labkit/balancer.py CONTAINER
 THIRD_NODE = "rails2003"
 ONE_NODE = "rails2001"
@@ -138,25 +140,12 @@ def wait_serving(nodes: dict[str, str], release: str | None, timeout: float = 18
 
 
 @contextlib.contextmanager
-def load(label: str, url: str, workdir: Path) -> Iterator[dict]:
+def load(label: str, url: str) -> Iterator[dict]:
     """lab/loadgen.py against url while the block runs; the yielded dict receives its summary."""
-    out, stop = workdir / f"{label}.json", workdir / f"{label}.stop"
-    proc = subprocess.Popen([sys.executable, str(REPO / "lab/loadgen.py"), "--url", url, "--stop-file", str(stop),
-                             "--out", str(out)], stdout=subprocess.DEVNULL)
-    summary: dict = {}
-    try:
-        time.sleep(2)  # warm up: the counts start from a serving system
+    with loadgen.in_background(url, warmup=2) as summary:  # warm up: the counts start from a serving system
         yield summary
         time.sleep(2)  # and end on one
-    finally:
-        stop.touch()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    if out.exists():
-        summary.update(json.loads(out.read_text()))
+    if summary:
         answers = {body: seen["count"] for body, seen in summary.get("bodies", {}).items()}
         note(f"{label}: {summary['total']} requests, {summary['failed']} failed "
              f"{summary.get('failures_by_kind', {})}, {summary['error_seconds']} error second(s), answers {answers}")
@@ -199,9 +188,9 @@ def setup() -> tuple[dict[str, str], str | None]:
     return nodes, start_release
 
 
-def seed_method(nodes: dict[str, str], url: str, workdir: Path) -> None:
+def seed_method(nodes: dict[str, str], url: str) -> None:
     """(a) pull, stop, run, node after node; the load runs until every node serves again through the balancer."""
-    with load("seed_method", url, workdir) as summary:
+    with load("seed_method", url) as summary:
         _, seconds = playbook("bench/seed_method.yml", "-e", "seed_method_release=2", what="the seed's method")
         note(f"seed's method: {seconds:.1f} s for {len(nodes)} nodes")
         wait_serving(nodes, "2")
@@ -236,43 +225,41 @@ def main() -> int:
     url = f"{state['balancer_url']}/version"
     failed = None
     start_release = None
-    with tempfile.TemporaryDirectory(prefix="railsdeploy-bench-") as tmp:
-        workdir = Path(tmp)
-        try:
-            nodes, start_release = setup()
-            seed_method(nodes, url, workdir)
-            restore(nodes)
+    try:
+        nodes, start_release = setup()
+        seed_method(nodes, url)
+        restore(nodes)
 
-            # (b) release 1 -> 2 on the 3 nodes; the image is pulled on all of them at once.
-            with load("deploy_3", url, workdir) as summary:
-                _, deploy_3 = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=2",
-                                       what="deploy_rails.yml release 2 to 3 nodes")
-            figure("deploy_failed_requests", summary["failed"])
-            figure("deploy_requests_total", summary["total"])
-            figure("deploy_seconds_3", f"{deploy_3:.1f}")
-            wait_serving(nodes, "2", timeout=60)
+        # (b) release 1 -> 2 on the 3 nodes; the image is pulled on all of them at once.
+        with load("deploy_3", url) as summary:
+            _, deploy_3 = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=2",
+                                   what="deploy_rails.yml release 2 to 3 nodes")
+        figure("deploy_failed_requests", summary["failed"])
+        figure("deploy_requests_total", summary["total"])
+        figure("deploy_seconds_3", f"{deploy_3:.1f}")
+        wait_serving(nodes, "2", timeout=60)
 
-            # (c) the same release again.
-            with load("noop", url, workdir) as summary:
-                proc, noop = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=2",
-                                      what="deploy_rails.yml release 2 again (no-op)")
-            figure("noop_deploy_seconds", f"{noop:.1f}")
-            figure("noop_deploy_changed", recap_changed(proc.stdout))
+        # (c) the same release again.
+        with load("noop", url) as summary:
+            proc, noop = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=2",
+                                  what="deploy_rails.yml release 2 again (no-op)")
+        figure("noop_deploy_seconds", f"{noop:.1f}")
+        figure("noop_deploy_changed", recap_changed(proc.stdout))
 
-            # (d) release 2 -> 1 on one node, pulling like (b).
-            remove_image(ONE_NODE, "1")
-            with load("deploy_1", url, workdir) as summary:
-                _, deploy_1 = playbook("playbooks/deploy_rails.yml", "--limit", ONE_NODE, "-e", "rails_app_release=1",
-                                       what=f"deploy_rails.yml release 1 to {ONE_NODE}")
-            figure("deploy_seconds_1", f"{deploy_1:.1f}")
-            figure("deploy_ratio_3_to_1", f"{deploy_3 / deploy_1:.2f}")
-            if summary.get("failed"):
-                note(f"deploy to {ONE_NODE}: {summary['failed']} failed request(s)")
-        except (Failed, subprocess.TimeoutExpired, OSError, KeyError, ValueError) as exc:
-            failed = exc
-            note(f"deploy bench failed: {exc}")
-        finally:
-            cleanup(start_release)
+        # (d) release 2 -> 1 on one node, pulling like (b).
+        remove_image(ONE_NODE, "1")
+        with load("deploy_1", url) as summary:
+            _, deploy_1 = playbook("playbooks/deploy_rails.yml", "--limit", ONE_NODE, "-e", "rails_app_release=1",
+                                   what=f"deploy_rails.yml release 1 to {ONE_NODE}")
+        figure("deploy_seconds_1", f"{deploy_1:.1f}")
+        figure("deploy_ratio_3_to_1", f"{deploy_3 / deploy_1:.2f}")
+        if summary.get("failed"):
+            note(f"deploy to {ONE_NODE}: {summary['failed']} failed request(s)")
+    except (Failed, subprocess.TimeoutExpired, OSError, KeyError, ValueError) as exc:
+        failed = exc
+        note(f"deploy bench failed: {exc}")
+    finally:
+        cleanup(start_release)
     return 1 if failed else 0
 
 

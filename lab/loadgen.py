@@ -5,6 +5,9 @@
     ... deploy ...
     kill -TERM <pid>        # or: touch the --stop-file; or --duration SECONDS
 
+From Python (the drills, the benchmarks): ``with in_background(url) as summary: ...``; the dict is filled with the
+summary when the block ends.
+
 A request fails when it gets no answer within --timeout, or any status other than 200. Each worker sends
 requests one after another (new connection each time, like separate clients). On exit it writes a JSON
 summary to --out (and prints it): total, failed, error_seconds (number of distinct wall-clock seconds
@@ -15,14 +18,18 @@ and first/last time (with /version: which releases answered, and when).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -77,6 +84,29 @@ class Load:
                 "failures_by_kind": dict(kinds),
                 "bodies": self.bodies,
             }
+
+
+@contextlib.contextmanager
+def in_background(url: str, timeout: float = 5.0, warmup: float = 1.0) -> Iterator[dict]:
+    """This client in a subprocess while the block runs (after ``warmup`` seconds of load); the yielded dict
+    receives the summary when the block ends (it stays empty when the client wrote none)."""
+    with tempfile.TemporaryDirectory(prefix="loadgen-") as tmp:
+        stop, out = Path(tmp) / "stop", Path(tmp) / "summary.json"
+        proc = subprocess.Popen([sys.executable, __file__, "--url", url, "--timeout", str(timeout),
+                                 "--stop-file", str(stop), "--out", str(out)], stdout=subprocess.DEVNULL)
+        summary: dict = {}
+        try:
+            time.sleep(warmup)
+            yield summary
+        finally:
+            stop.touch()
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            if out.exists():
+                summary.update(json.loads(out.read_text()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -30,7 +29,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 # The lab integration tests' helpers (boto3 clients on the lab's moto, SSH to nodes, labctl).
 sys.path.insert(0, str(REPO / "tests" / "integration" / "lab"))
+sys.path.insert(0, str(REPO / "lab"))  # labkit, loadgen
 
+import loadgen  # noqa: E402  (lab/loadgen.py)
 from labhelpers import Lab, connect, lab_env, labctl, moto_answers  # noqa: E402
 from labkit import config as labconfig  # noqa: E402
 from labkit import nodes as labnodes  # noqa: E402
@@ -150,27 +151,13 @@ class LoadResult:
 
 @contextlib.contextmanager
 def load(url: str) -> Iterator[LoadResult]:
-    """Continuous client requests to ``url`` (4 clients, 3 s timeout) while the block runs."""
-    with tempfile.TemporaryDirectory(prefix="drill-load-") as tmp:
-        stop, out = Path(tmp) / "stop", Path(tmp) / "load.json"
-        proc = subprocess.Popen([sys.executable, str(REPO / "lab" / "loadgen.py"), "--url", url, "--timeout", "3",
-                                 "--stop-file", str(stop), "--out", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        result = LoadResult(started=time.time())
-        try:
-            time.sleep(1)
-            yield result
-        finally:
-            stop.touch()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            if out.exists():
-                result.summary = json.loads(out.read_text())
-            elif sys.exc_info()[0] is None:
-                raise DrillFailed(f"the load client wrote no summary: {proc.stderr.read() if proc.stderr else ''}")
+    """Continuous client requests to ``url`` (lab/loadgen.py: 4 clients, 3 s timeout) while the block runs."""
+    result = LoadResult(started=time.time())
+    with loadgen.in_background(url, timeout=3) as summary:
+        yield result
+    if not summary and sys.exc_info()[0] is None:
+        raise DrillFailed("the load client wrote no summary")
+    result.summary = summary
 
 
 @dataclass
