@@ -52,7 +52,8 @@ demo: lab-up  ## Bring up the whole system in the lab and deploy the app
 	echo "Open $$url/ - release $$(curl -fsS "$$url/version") of the test app serves behind the lab balancer"
 
 lint: venv  ## ansible-lint (production profile), ansible-test sanity, ruff
-	ansible-lint
+	@# Its syntax checks load the lab inventory, unreadable while the lab is down: not an error for linting.
+	ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED=false ansible-lint
 	tests/sanity/run.sh
 	tests/build/check_build.sh
 	ruff check .
