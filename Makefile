@@ -31,8 +31,10 @@ venv: $(VENV)/.installed $(COLLECTION_LINK)
 host:
 	scripts/setup-host.sh
 
-images: venv host
-	$(LABCTL) build-images
+# The machine's own Python is enough (labctl's image build needs only the standard library): `make test` builds
+# the images while the venv installs.
+images: host
+	python3 lab/labctl.py build-images
 
 setup: venv host images  ## Python venv, Docker daemon, lab images (only what is missing or stale)
 
@@ -59,18 +61,21 @@ lint: venv  ## ansible-lint (production profile), ansible-test sanity, ruff
 	ruff check .
 
 unit: venv  ## Unit tests (no lab needed)
-	pytest tests/unit
+	pytest tests/unit --durations=10
 
-integration: setup  ## Lab tests: materialisation and the balancer follow moto
-	pytest tests/integration
+# The lab stages run through scripts/test.py: one lab for all of them, up once and down once (also on failure),
+# a table of the stages and their seconds at the end.
+integration: setup  ## Lab tests: materialisation and the balancer follow moto; playbooks against their own moto
+	python3 scripts/test.py integration
 
-molecule: setup  ## Molecule scenarios against the lab
-	molecule test --all
+molecule: setup  ## Molecule scenarios, one after another on one lab
+	python3 scripts/test.py molecule
 
-drills: setup  ## Failure drills under client load in the lab (brought up if down); writes docs/drills.md
-	pytest tests/drills -v --drills-doc docs/drills.md
+drills: setup  ## Failure drills under client load in the lab; writes docs/drills.md
+	python3 scripts/test.py drills
 
-test: setup lint unit integration molecule drills  ## Everything CI runs
+test: host  ## Everything CI runs, on one lab, lint and unit tests beside the lab stages; ends with a table of stage seconds
+	python3 scripts/test.py
 
 bench: setup  ## Benchmarks under bench/
 	$(PY) bench/run.py

@@ -4,6 +4,7 @@
   labctl.py up            moto_server, lab VPC, Docker network, registry, balancer, watcher
   labctl.py down          remove every container, network, loop device and file of the lab
   labctl.py status        what runs and where
+  labctl.py is-up         exit 0 when this checkout's lab is up (its moto answers), 1 when not
   labctl.py materialise   make node containers and loop devices follow moto now (one pass)
   labctl.py build-images  build the lab images that are missing or whose recipe changed
   labctl.py env           the lab's state (endpoint, subnets, ports) as JSON
@@ -18,11 +19,20 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from labkit import config, images, lifecycle, nodes, state  # noqa: E402
+# Only the standard library is needed to build the images (`make test` builds them while the venv installs);
+# the commands that talk to moto import boto3 through labkit.lifecycle, labkit.nodes and labkit.aws.
+from labkit import config, images, state  # noqa: E402
 from labkit.sh import LabError, docker_json_lines  # noqa: E402
 
 
+def _cloud():
+    from labkit import lifecycle, nodes
+
+    return lifecycle, nodes
+
+
 def cmd_up(_args) -> int:
+    lifecycle, _ = _cloud()
     st = lifecycle.up()
     print(f"lab is up: AWS API {st['endpoint_url']}, balancer {st['balancer_url']}, "
           f"registry {st['registry']} (push via {st['registry_push']})")
@@ -30,11 +40,18 @@ def cmd_up(_args) -> int:
 
 
 def cmd_down(_args) -> int:
+    lifecycle, _ = _cloud()
     lifecycle.down()
     return 0
 
 
+def cmd_is_up(_args) -> int:
+    lifecycle, _ = _cloud()
+    return 0 if lifecycle.is_up() else 1
+
+
 def cmd_materialise(_args) -> int:
+    lifecycle, _ = _cloud()
     problems = lifecycle.sync_once()
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)
@@ -52,6 +69,7 @@ def cmd_status(_args) -> int:
     print("nodes:")
     from labkit import aws
 
+    _, nodes = _cloud()
     ec2 = aws.client("ec2")
     containers = nodes.node_containers()
     for inst in nodes.lab_instances(ec2, st["vpc_id"]):
@@ -80,6 +98,7 @@ def cmd_env(_args) -> int:
 
 
 def cmd_watch(_args) -> int:
+    lifecycle, _ = _cloud()
     lifecycle.watch()
     return 0
 
@@ -88,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labctl", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="cmd", required=True)
-    for name, fn in [("up", cmd_up), ("down", cmd_down), ("status", cmd_status),
+    for name, fn in [("up", cmd_up), ("down", cmd_down), ("status", cmd_status), ("is-up", cmd_is_up),
                      ("materialise", cmd_materialise), ("env", cmd_env), ("watch", cmd_watch)]:
         sub.add_parser(name).set_defaults(fn=fn)
     b = sub.add_parser("build-images")

@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from . import aws, balancer, config, images, nodes, state
+from .net import free_port, wait_http
 from .sh import LabError, docker, log, out, run
 
 REGISTRY = f"{config.PREFIX}-registry"
@@ -28,12 +27,6 @@ PUBLISHED = {"postgres:15": config.image("postgres", "15"),
              "haproxy:2.6-lab2": config.image("proxy", "2")}
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _pid_alive(pid_file: Path) -> int | None:
     try:
         pid = int(pid_file.read_text())
@@ -41,18 +34,6 @@ def _pid_alive(pid_file: Path) -> int | None:
         return pid
     except (FileNotFoundError, ValueError, ProcessLookupError):
         return None
-
-
-def _wait_http(url: str, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise LabError(f"{url} did not answer within {seconds:.0f}s") from None
-            time.sleep(0.2)
 
 
 def start_moto() -> str:
@@ -66,12 +47,24 @@ def start_moto() -> str:
     proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file.write_text(str(proc.pid))
     url = f"http://127.0.0.1:{port}"
-    _wait_http(url + "/moto-api/")
+    wait_http(url + "/moto-api/")
     # A new moto holds nothing: forget the cloud the state file remembers from an earlier one.
     data = {k: v for k, v in state.load().items() if k not in CLOUD_KEYS}
     state.save({**data, "endpoint_url": url, "moto_port": port, "region": config.REGION})
     log(f"moto_server answers at {url}")
     return url
+
+
+def is_up() -> bool:
+    """This checkout's lab is up: its moto runs and answers (what `up` would otherwise start)."""
+    url = state.load().get("endpoint_url")
+    if not url or not _pid_alive(config.STATE_DIR / MOTO_PID):
+        return False
+    try:
+        wait_http(url + "/moto-api/", seconds=3)
+        return True
+    except LabError:
+        return False
 
 
 def ensure_ssh_key() -> str:
@@ -132,7 +125,7 @@ def ensure_registry() -> int:
            "--network", config.NETWORK, "--ip", config.REGISTRY_IP,
            "--publish", f"127.0.0.1:{port}:{config.REGISTRY_PORT}",
            "--volume", f"{REGISTRY}-data:/var/lib/docker-registry", config.image("registry"))
-    _wait_http(f"http://127.0.0.1:{port}/v2/")
+    wait_http(f"http://127.0.0.1:{port}/v2/")
     state.update(registry_port=port, registry_push=f"127.0.0.1:{port}",
                  registry=f"{config.REGISTRY_IP}:{config.REGISTRY_PORT}")
     return port

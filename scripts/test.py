@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""`make test`: every test stage, on one lab, with a table of the stages and their seconds at the end.
+
+  scripts/test.py                  every stage (what CI runs)
+  scripts/test.py --list           the stages, with their lanes and what each waits for
+  scripts/test.py unit drills      only these stages, by name, first or last word (`molecule`, `integration`,
+                                   `rails`), with what they need (venv, images, lab)
+
+Needs only the standard library: it starts before the venv exists, which it installs beside the image build.
+
+One lab serves every stage that needs one: it is brought up once (when the venv and the images are ready) and
+taken down once at the end, also when a stage fails or the run is interrupted. A lab that was already up is used
+and left up.
+
+Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
+each stage of another lane prints its output as one block when it ends:
+  offline  the venv, lint, unit tests, the integration tests that need no lab (their own moto, their own registry);
+  users    the users scenario, on nodes of its own (Environment=users) in the shared lab.
+Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
+every lane has finished, so that nothing disturbs those counts. After a failure no new stage starts.
+
+Molecule scenarios converge on what the one before left (provision, then postgres, then rails); each still runs
+alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
+(ansible.posix.profile_tasks), pytest its slowest tests (--durations).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+LOGS = REPO / "build" / "test-logs"
+LABCTL = [str(REPO / ".venv" / "bin" / "python"), str(REPO / "lab" / "labctl.py")]
+MAKE = ["make", "--no-print-directory"]
+LAB = "lab up"
+
+
+@dataclass
+class Stage:
+    name: str
+    argv: list[str]
+    lane: str = "main"
+    after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
+    lab: bool = True  # needs the lab up (and so waits for it)
+    alone: bool = False  # starts when every lane has finished
+    seconds: float | None = None
+    result: str = "not run"
+
+    def named(self, names: list[str]) -> bool:
+        """Named by its whole name, its first word (`molecule`, `integration`) or its last (`rails`)."""
+        words = self.name.split()
+        return any(n in (self.name, words[0], words[-1]) for n in names)
+
+
+def molecule(scenario: str, **kw) -> Stage:
+    return Stage(f"molecule {scenario}", ["molecule", "test", "-s", scenario], **kw)
+
+
+# Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
+OWN_MOTO = ["tests/integration/cdn", "tests/integration/settings"]
+OWN_REGISTRY = ["tests/integration/rails_image"]
+NOT_LAB = [f"--ignore={p}" for p in OWN_MOTO + OWN_REGISTRY]
+STAGES = [
+    Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
+    Stage("lint", MAKE + ["lint"], lane="offline", lab=False, after=("venv",)),
+    Stage("unit", MAKE + ["unit"], lane="offline", lab=False, after=("venv",)),
+    Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane="offline", lab=False,
+          after=("venv",)),
+    Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
+          after=("venv", "images")),
+    Stage("images", MAKE + ["images"], lab=False),
+    # The lab's own tests come before provisioning: the lab balancer follows the one ALB in the lab.
+    Stage("integration lab", ["pytest", "tests/integration", *NOT_LAB, "-v", "--durations=5"]),
+    molecule("provision"),
+    molecule("postgres"),
+    molecule("users", lane="users"),
+    molecule("rails", alone=True),
+    Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True),
+]
+NEEDED_FIRST = ("venv", "images")  # chosen whenever a chosen stage needs the lab
+
+# The slowest tasks of every ansible-playbook run (molecule's and the tests'), without a line per task.
+ANSIBLE_TIMING = {
+    "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+    "PROFILE_TASKS_SUMMARY_ONLY": "true",
+    "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "5",
+}
+PRINT = threading.Lock()
+
+
+def say(text: str) -> None:
+    with PRINT:
+        print(f"\n==> {text}", flush=True)
+
+
+class Run:
+    def __init__(self, stages: list[Stage]):
+        self.stages = stages
+        self.lab_up = Stage(LAB, LABCTL + ["up"], lab=False, after=NEEDED_FIRST)
+        self.lab_down = Stage("lab down", LABCTL + ["down"], lab=False)
+        self.done = {s.name: threading.Event() for s in [*stages, self.lab_up]}
+        self.passed: dict[str, bool] = {}
+        self.failed = threading.Event()
+        self.lab_lock = threading.Lock()
+        self.started_lab = False
+
+    # ---- one stage -----------------------------------------------------------------------------------------
+
+    def _ready(self, stage: Stage) -> bool:
+        """Wait for what the stage needs; False when any of it failed (or a stage elsewhere did)."""
+        for name in stage.after:
+            if name in self.done:
+                self.done[name].wait()
+                if not self.passed.get(name):
+                    return False
+        if stage.lab and not self.ensure_lab():
+            return False
+        return not self.failed.is_set()
+
+    def run(self, stage: Stage, streamed: bool) -> None:
+        try:
+            if self._ready(stage):
+                ok = self._execute(stage, streamed)
+                self.passed[stage.name] = ok
+                if not ok:
+                    self.failed.set()
+        finally:
+            self.done[stage.name].set()
+
+    def _execute(self, stage: Stage, streamed: bool) -> bool:
+        """Run the stage's command; its output streams, or is printed as one block when it ends."""
+        env = dict(os.environ, **ANSIBLE_TIMING)
+        log = LOGS / f"{stage.name.replace(' ', '-')}.log"
+        started = time.monotonic()
+        try:
+            if streamed:
+                say(stage.name)
+                rc = subprocess.run(stage.argv, cwd=REPO, env=env).returncode
+            else:
+                with log.open("w") as out:
+                    rc = subprocess.run(stage.argv, cwd=REPO, env=env, stdout=out,
+                                        stderr=subprocess.STDOUT).returncode
+        finally:
+            stage.seconds = time.monotonic() - started
+        stage.result = "passed" if rc == 0 else f"FAILED (rc {rc})"
+        if not streamed:
+            with PRINT:
+                print(f"\n==> {stage.name} ({stage.lane} lane): {stage.result} in {stage.seconds:.0f} s; "
+                      "its output:", flush=True)
+                sys.stdout.write(log.read_text())
+                sys.stdout.flush()
+        return rc == 0
+
+    def ensure_lab(self) -> bool:
+        """The lab is up: brought up once, by whichever lane needs it first; the others wait for that."""
+        with self.lab_lock:
+            if not self.done[LAB].is_set():
+                if not self._ready(self.lab_up):
+                    self.passed[LAB] = False
+                elif subprocess.run(LABCTL + ["is-up"], cwd=REPO, capture_output=True).returncode == 0:
+                    self.lab_up.result = "already up: used and left up"
+                    self.passed[LAB] = True
+                else:
+                    self.started_lab = True  # taken down at the end even when it came up only in part
+                    self.passed[LAB] = self._execute(self.lab_up, streamed=True)
+                    if not self.passed[LAB]:
+                        self.failed.set()
+                self.done[LAB].set()
+        return self.passed[LAB]
+
+    # ---- the lanes -----------------------------------------------------------------------------------------
+
+    def lane(self, stages: list[Stage], streamed: bool) -> None:
+        for stage in stages:
+            self.run(stage, streamed)
+
+    def main(self) -> bool:
+        LOGS.mkdir(parents=True, exist_ok=True)
+        lanes: dict[str, list[Stage]] = {"main": []}
+        for s in self.stages:
+            if not s.alone:
+                lanes.setdefault(s.lane, []).append(s)
+        threads = [threading.Thread(target=self.lane, args=(stages, False), daemon=True)
+                   for name, stages in lanes.items() if name != "main"]
+        for t in threads:
+            t.start()
+        self.lane(lanes["main"], streamed=True)
+        for t in threads:
+            if t.is_alive():
+                say("waiting for the lanes beside the main one, before the stages under load")
+            t.join()
+        for stage in (s for s in self.stages if s.alone):
+            self.run(stage, streamed=True)
+        return not self.failed.is_set() and all(s.result == "passed" for s in self.stages)
+
+
+def table(stages: list[Stage], wall: float) -> str:
+    rows = [(s.name, f"{s.seconds:.0f}" if s.seconds is not None else "-", s.result,
+             "" if s.lane == "main" or s.seconds is None else f"beside the main lane ({s.lane})") for s in stages]
+    rows.append(("total (wall clock)", f"{wall:.0f}", "", ""))
+    header = ("stage", "seconds", "result", "note")
+    w = [max(len(r[i]) for r in [*rows, header]) for i in range(3)]
+
+    def line(name: str, seconds: str, result: str, note: str) -> str:
+        return f"{name:<{w[0]}}  {seconds:>{w[1]}}  {result:<{w[2]}}  {note}".rstrip()
+
+    return "\n".join([line(*header), line("-" * w[0], "-" * w[1], "-" * w[2], ""), *(line(*r) for r in rows)])
+
+
+def choose(names: list[str]) -> list[Stage]:
+    """The stages named (all when none are), with the venv and the images when any of them needs the lab."""
+    if not names:
+        return list(STAGES)
+    chosen = {s.name for s in STAGES if s.named(names)}
+    needs = set().union(*(set(s.after) for s in STAGES if s.name in chosen))
+    if any(s.lab for s in STAGES if s.name in chosen):
+        needs |= set(NEEDED_FIRST)
+    while needs - chosen:  # what they wait for, and what that waits for
+        chosen |= needs
+        needs = set().union(*(set(s.after) for s in STAGES if s.name in chosen))
+    return [s for s in STAGES if s.name in chosen]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("stages", nargs="*", help="only these stages, by name or last word (default: all)")
+    parser.add_argument("--list", action="store_true", help="list the stages and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for s in STAGES:
+            needs = [*s.after, *([LAB] if s.lab else [])]
+            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}"
+                  f"{'after ' + ', '.join(needs) if needs else ''}")
+        return 0
+    unknown = [n for n in args.stages if not any(s.named([n]) for s in STAGES)]
+    if unknown:
+        parser.error(f"unknown stage(s) {', '.join(sorted(unknown))}; --list shows them")
+    chosen = choose(args.stages)
+    # SIGTERM (CI's timeout) ends the run like Ctrl-C: the lab still comes down.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+
+    started = time.monotonic()
+    run = Run(chosen)
+    ok = False
+    try:
+        ok = run.main()
+    except KeyboardInterrupt:
+        say("interrupted")
+    finally:
+        if run.started_lab:
+            ok = run._execute(run.lab_down, streamed=True) and ok
+    extra = [s for s in (run.lab_up, run.lab_down) if s.result != "not run"]
+    say("stages and their seconds")
+    print(table(chosen + extra, time.monotonic() - started))
+    print(f"\nscripts/test.py: {'passed' if ok else 'FAILED'}", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
