@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from drillkit import REPO, System, ensure_lab, labctl, playbook_ok
+from drillkit import REPO, System, labctl, playbook_ok
+from lablib.lab import ensure_lab
 
 DEMO_RELEASE = "1"
 
@@ -43,14 +44,14 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def system() -> Iterator[System]:
-    lab, started_here = ensure_lab()
+    lab = ensure_lab()
     try:
         playbook_ok("site.yml", "-e", f"rails_app_release={DEMO_RELEASE}", what="site.yml (the whole system)")
         the_system = System(lab)
         the_system.wait_served(timeout=180)
         yield the_system
     finally:
-        if started_here:
+        if lab.started_here:
             labctl("down", timeout=900)
 
 

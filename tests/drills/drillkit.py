@@ -24,17 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import boto3
-import pytest
+import loadgen  # lab/loadgen.py
+from labkit import config as labconfig
+from labkit import nodes as labnodes
+from lablib.lab import Lab, labctl
 
 REPO = Path(__file__).resolve().parents[2]
-# The lab integration tests' helpers (boto3 clients on the lab's moto, SSH to nodes, labctl).
-sys.path.insert(0, str(REPO / "tests" / "integration" / "lab"))
-sys.path.insert(0, str(REPO / "lab"))  # labkit, loadgen
-
-import loadgen  # noqa: E402  (lab/loadgen.py)
-from labhelpers import Lab, connect, lab_env, labctl, moto_answers  # noqa: E402
-from labkit import config as labconfig  # noqa: E402
-from labkit import nodes as labnodes  # noqa: E402
 
 PLAYBOOK_TIMEOUT = 1200
 PROJECT, ENVIRONMENT = "railsdeploy", "lab"  # inventories/lab/group_vars/all/main.yml
@@ -106,8 +101,8 @@ class Background:
     """ansible-playbook in its own process group, to be killed mid-run like an interrupted deploy; its output
     goes to ``log``."""
 
-    def __init__(self, log: Path, name: str, *args: str):
-        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0")
+    def __init__(self, log: Path, name: str, *args: str, env: dict | None = None):
+        env = dict(os.environ, ANSIBLE_NOCOLOR="1", ANSIBLE_FORCE_COLOR="0", **(env or {}))
         env.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
         self.log = log
         with open(log, "w") as out:
@@ -197,6 +192,14 @@ class System:
         found = list(self.nodes("postgres").values())
         if len(found) != 1:
             raise DrillFailed(f"expected one running PostgreSQL primary, found {found}")
+        return found[0]
+
+    def data_volume(self, node_name: str) -> dict:
+        """The node's data volume (tagged ``<project>-<environment>-<node>-data`` by provision.yml)."""
+        name = f"{PROJECT}-{ENVIRONMENT}-{node_name}-data"
+        found = self.lab.ec2.describe_volumes(Filters=[{"Name": "tag:Name", "Values": [name]}])["Volumes"]
+        if len(found) != 1:
+            raise DrillFailed(f"expected one volume named {name}, found {[v['VolumeId'] for v in found]}")
         return found[0]
 
     def materialise(self) -> None:
@@ -370,14 +373,3 @@ def refusing_registry() -> Iterator[str]:
 
 def shell_quote(text: str) -> str:
     return "'" + text.replace("'", "'\"'\"'") + "'"
-
-
-def ensure_lab() -> tuple[Lab, bool]:
-    """The lab, brought up when it is down; (lab, started here)."""
-    env = lab_env()
-    if env.get("endpoint_url") and moto_answers(env["endpoint_url"]):
-        return connect(env), False
-    proc = labctl("up", timeout=3600)
-    if proc.returncode != 0:
-        pytest.fail(f"labctl up failed:\n{proc.stdout}\n{proc.stderr}")
-    return connect(lab_env(), started_here=True), True

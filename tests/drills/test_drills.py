@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from drillkit import (
@@ -94,19 +95,21 @@ def test_postgres_instance_stop_start(system: System, report):
            rows_kept=f"{written}/{written}")
 
 
-@pytest.mark.drill(3, "PostgreSQL instance terminated; provision.yml replaces it with the same volume")
+@pytest.mark.drill(3, "PostgreSQL instance terminated (destroy.yml, confirmed); provision.yml replaces it, same volume")
 def test_postgres_instance_terminated_and_replaced(system: System, report):
     primary = system.primary()
     marker = f"drill3-{int(time.time())}"
     written = system.write_rows(marker)
     total_rows = int(system.sql("SELECT count(*) FROM notes"))
-
+    volume = system.data_volume(primary.name)
     subnet = system.lab.instance(primary.instance_id)["SubnetId"]
 
     with load(system.balancer_url + "/up") as result, system.placeholder(subnet) as placeholder:
         terminated = time.time()
-        system.lab.ec2.terminate_instances(InstanceIds=[primary.instance_id])
+        destroy = playbook_ok("destroy.yml", "-e", f"nodes={primary.name}", "-e",
+                              f"confirm_destroy_primary={primary.name}", what=f"destroy.yml terminating {primary.name}")
         system.materialise()
+        kept = system.data_volume(primary.name)
         wait_for(lambda: system.all_rails(False), 60, "every rails node's /up to fail with the primary gone")
         # AWS hands out private addresses at random, moto the lowest free one: another instance takes the old
         # address first, so that the replacement comes up on a new one, as it would in AWS.
@@ -115,17 +118,24 @@ def test_postgres_instance_terminated_and_replaced(system: System, report):
         deploy = playbook_ok("deploy_postgres.yml", what="deploy_postgres.yml on the new primary")
         back = system.wait_served(timeout=120)
 
+    assert kept["VolumeId"] == volume["VolumeId"] and kept["State"] == "available", (
+        f"after destroy.yml the data volume is {kept['VolumeId']} {kept['State']}, not {volume['VolumeId']} kept")
+    assert "Data volumes kept" in destroy.output and volume["VolumeId"] in destroy.output, (
+        f"destroy.yml did not name the kept volume {volume['VolumeId']}:\n{destroy.tail()}")
     new = system.primary()
     if new.instance_id == primary.instance_id:
         raise DrillFailed(f"the primary is still {primary.instance_id}: it was not replaced")
+    attached = [a["InstanceId"] for a in system.data_volume(new.name).get("Attachments", [])]
+    assert attached == [new.instance_id], f"the data volume is attached to {attached}, not to {new.instance_id}"
     # The rails nodes serve /up (a database query) only because they followed the primary to its new address.
     assert new.ip != primary.ip, f"the replacement came up on the old address {new.ip}: the drill proves less"
     assert system.rows(marker) == written, "rows written before the termination are missing"
     assert int(system.sql("SELECT count(*) FROM notes")) == total_rows, "the notes table lost rows"
-    report(requests=result.total, failed=result.failed, provision_s=_s(provision.seconds),
-           deploy_postgres_s=_s(deploy.seconds), served_after_deploy_s=_s(back),
+    report(requests=result.total, failed=result.failed, destroy_s=_s(destroy.seconds),
+           provision_s=_s(provision.seconds), deploy_postgres_s=_s(deploy.seconds), served_after_deploy_s=_s(back),
            outage_s=_outage(result, terminated), instance=f"{primary.instance_id}->{new.instance_id}",
-           address=f"{primary.ip}->{new.ip}", rows_kept=f"{total_rows}/{total_rows}")
+           address=f"{primary.ip}->{new.ip}", volume=f"{volume['VolumeId']} kept and moved",
+           rows_kept=f"{total_rows}/{total_rows}")
 
 
 @pytest.mark.drill(4, "A rails node terminated under load; a replacement is provisioned and deployed")
@@ -195,7 +205,9 @@ def test_rails_node_reboot(system: System, report):
            containers_back=f"{len(restarted)}/{len(before)} ({', '.join(sorted(before))})", started_by_hand=0)
 
 
-# Drill 7 runs before drill 6: its deploys leave two releases in the retained list that drill 6's clean-up keeps.
+HOLDER = "drill7-interrupted@ci"  # RAILSDEPLOY_DEPLOYER of the deploy that is killed
+
+
 @pytest.mark.drill(7, "A deploy killed mid-roll; the next deploy finds the stale lock; after its release it completes")
 def test_interrupted_deploy(system: System, report, tmp_path):
     nodes = list(system.rails().values())
@@ -205,7 +217,7 @@ def test_interrupted_deploy(system: System, report, tmp_path):
     with load(system.balancer_url + "/version") as result:
         started = time.time()
         interrupted = Background(tmp_path / "interrupted.log", "deploy_rails.yml", "--limit", "rails",
-                                 "-e", f"rails_app_release={target}")
+                                 "-e", f"rails_app_release={target}", env={"RAILSDEPLOY_DEPLOYER": HOLDER})
         wait_for(lambda: system.serving(nodes[0]) == target, 300,
                  f"{nodes[0].name} to switch to release {target} (the deploy's first batch)")
         interrupted.kill()
@@ -218,9 +230,12 @@ def test_interrupted_deploy(system: System, report, tmp_path):
 
         blocked = playbook("deploy_rails.yml", "-e", f"rails_app_release={target}")
         assert blocked.rc != 0, "the next deploy ran despite the interrupted deploy's lock"
-        assert "Another deploy holds the deploy lock" in blocked.output and "rails_app_unlock=true" in blocked.output, (
-            f"the next deploy did not name the stale lock and how to release it:\n{blocked.tail()}")
-        playbook_ok("deploy_rails.yml", "-e", "rails_app_unlock=true", what="releasing the stale lock")
+        named = ["Another deploy holds the deploy lock", HOLDER, " ago", "rails_app_unlock=true"]
+        assert all(words in blocked.output for words in named), (
+            f"the next deploy did not name the stale lock, its holder and age, and how to release it "
+            f"({[w for w in named if w not in blocked.output]} missing):\n{blocked.tail()}")
+        unlock = playbook_ok("deploy_rails.yml", "-e", "rails_app_unlock=true", what="releasing the stale lock")
+        assert HOLDER in unlock.output, f"the unlock did not name the lock it released:\n{unlock.tail()}"
         completed = playbook_ok("deploy_rails.yml", "-e", f"rails_app_release={target}",
                                 what="the deploy after releasing the lock")
         serving = {n.name: system.serving(n) for n in nodes}
@@ -237,9 +252,18 @@ def test_interrupted_deploy(system: System, report, tmp_path):
 @pytest.mark.drill(6, "Disk pressure: many old images on a node; the scheduled clean-up keeps the retained releases")
 def test_disk_pressure_cleanup(system: System, report):
     node = list(system.rails().values())[0]
-    retained = [line.strip() for line in system.ssh(node, f"sudo cat {RETAINED}").splitlines()
+
+    def retained_releases() -> list[str]:
+        return [line.strip() for line in system.ssh(node, f"sudo cat {RETAINED}").splitlines()
                 if line.strip() and not line.startswith("#")]
-    assert retained, f"{RETAINED} on {node.name} lists no release"
+
+    retained = retained_releases()
+    if len(retained) < 2:
+        # What the drill needs: a release to roll back to beside the serving one (drill 7's deploys leave it).
+        other = "2" if system.serving(node) != "2" else "1"
+        playbook_ok("deploy_rails.yml", "-e", f"rails_app_release={other}", what="a second retained release")
+        retained = retained_releases()
+    assert len(retained) >= 2, f"{RETAINED} on {node.name} lists {retained}, not a serving and an earlier release"
     repository = retained[0].rsplit(":", 1)[0]
     running = system.running_containers(node)
 
@@ -338,6 +362,11 @@ def _refusal(output: str) -> str:
     return text.replace(str(REPO) + "/", "").strip()[:300]
 
 
+# Playbooks that take the deploy lock (deploy_postgres.yml ends with a deploy_rails.yml pass): their cases run one
+# after another, beside the others, so that no case is refused by another's lock instead of its own bad input.
+LOCKING = {"deploy_rails.yml", "seed.yml", "deploy_postgres.yml", "site.yml"}
+
+
 @pytest.mark.drill(8, "Bad input for every playbook: a refusal naming the cause, nothing a user has changed")
 def test_bad_input_sweep(system: System, report, tmp_path):
     lab_dir = tmp_path / "lab"
@@ -346,25 +375,30 @@ def test_bad_input_sweep(system: System, report, tmp_path):
     problems, rows = [], []
     with refusing_registry() as registry:
         cases = _bad_input_cases(system, registry, str(lab_dir))
+        lanes = [[c for c in cases if c[0] in LOCKING], [c for c in cases if c[0] not in LOCKING]]
         before = system.fingerprint()
-        for name, args, words, env in cases:
-            run = playbook(name, *args, env=env, timeout=600)
-            message = _refusal(run.output)
-            after = system.fingerprint()
-            changed = sorted(k for k in before if before[k] != after[k])
-            missing = [w for w in words if w not in run.output]
-            shown = " ".join(args) + (" (inventory: moto unreachable)" if env else "")
-            rows.append((name, shown or "(none)", message, "yes" if not changed else f"NO: {', '.join(changed)}"))
-            if run.rc == 0:
-                problems.append(f"{name} {shown}: ran (rc 0) instead of refusing")
-            if missing:
-                problems.append(f"{name} {shown}: the refusal does not name {missing}: {message}")
-            if changed:
-                problems.append(f"{name} {shown}: changed {changed}")
-                before = after
+        started = time.monotonic()
+        with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
+            results = list(pool.map(lambda lane: [playbook(n, *a, env=e, timeout=600) for n, a, _w, e in lane], lanes))
+        sweep_s = time.monotonic() - started
+        after = system.fingerprint()
+    # Runs side by side share one before/after comparison: a change is reported for the sweep, not one case.
+    changed = sorted(k for k in before if before[k] != after[k])
+    done = [pair for lane, runs in zip(lanes, results, strict=True) for pair in zip(lane, runs, strict=True)]
+    for (name, args, words, env), run in done:
+        message = _refusal(run.output)
+        missing = [w for w in words if w not in run.output]
+        shown = " ".join(args) + (" (inventory: moto unreachable)" if env else "")
+        rows.append((name, shown or "(none)", message, "yes" if not changed else f"NO: the sweep changed {changed}"))
+        if run.rc == 0:
+            problems.append(f"{name} {shown}: ran (rc 0) instead of refusing")
+        if missing:
+            problems.append(f"{name} {shown}: the refusal does not name {missing}: {message}")
+    if changed:
+        problems.append(f"the sweep changed {changed}: {', '.join(f'{k}: {before[k]} -> {after[k]}' for k in changed)}")
     report(cases=len(cases), playbooks=len({c[0] for c in cases}),
            refused=len(cases) - sum("instead of refusing" in p for p in problems),
            naming_the_cause=len(cases) - sum("does not name" in p for p in problems),
-           nothing_changed=sum(r[3] == "yes" for r in rows))
+           nothing_changed=len(cases) if not changed else 0, sweep_s=_s(sweep_s))
     report.details(("Playbook", "Input", "Refusal", "Nothing changed"), rows)
     assert not problems, "bad input not refused cleanly:\n" + "\n".join(problems)

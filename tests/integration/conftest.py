@@ -3,24 +3,17 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import sysconfig
-import time
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from labkit.net import free_port, wait_http
+from labkit.sh import LabError
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -35,16 +28,11 @@ def moto_url() -> Iterator[str]:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    why = proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
-                    pytest.fail(f"moto_server did not answer at {url}: {why}")
-                time.sleep(0.2)
+        try:
+            wait_http(f"{url}/moto-api/", seconds=30, alive=lambda: proc.poll() is None)
+        except LabError as exc:
+            why = proc.stderr.read() if proc.poll() is not None and proc.stderr else ""
+            pytest.fail(f"moto_server did not answer at {url}: {exc} {why}")
         yield url
     finally:
         proc.terminate()
@@ -76,6 +64,7 @@ def ansible_playbook(collections_path: str) -> Callable[..., subprocess.Complete
         ANSIBLE_CONFIG=str(REPO / "ansible.cfg"),
         ANSIBLE_COLLECTIONS_PATH=collections_path,
         ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+        ANSIBLE_CALLBACKS_ENABLED="",  # nothing else may print into the JSON document (make test enables a timer)
         ANSIBLE_NOCOLOR="1",
         ANSIBLE_DEPRECATION_WARNINGS="0",
     )

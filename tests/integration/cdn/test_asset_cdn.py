@@ -14,12 +14,12 @@ Run with ``.venv/bin/pytest tests/integration/cdn -v`` (no Docker, no lab: about
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from lablib.playbooks import JsonRun
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -70,37 +70,19 @@ def aws(endpoint: str) -> Aws:
     return Aws(endpoint)
 
 
-class Run:
-    """One ansible-playbook run with the JSON callback: its stats and the facts the play printed."""
-
-    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
-        self.proc = proc
-        assert proc.returncode == 0, (
-            f"ansible-playbook failed ({proc.returncode}):\n{proc.stdout[-6000:]}\n{proc.stderr}"
-        )
-        self.output = json.loads(proc.stdout)
-        self.stats = self.output["stats"]["localhost"]
-        self.tasks = {
-            task["task"]["name"]: task["hosts"]["localhost"] for play in self.output["plays"] for task in play["tasks"]
-        }
-
-    @property
-    def changed(self) -> int:
-        return self.stats["changed"]
-
-    def changed_tasks(self) -> list[str]:
-        return [name for name, result in self.tasks.items() if result.get("changed")]
+class Run(JsonRun):
+    """A run of the test playbook, which prints the CDN facts the role returned."""
 
     @property
     def facts(self) -> dict[str, str]:
-        return self.tasks["CDN facts are known"]["msg"]
+        return self.result("CDN facts are known")["msg"]
 
 
 @pytest.fixture(scope="module")
 def playbook(endpoint: str, ansible_playbook):
     def run(bucket: str = BUCKET, *args: str) -> Run:
         extra = ["-e", f"cdn_test_endpoint_url={endpoint}", "-e", f"cdn_test_bucket={bucket}", *args]
-        return Run(ansible_playbook(INVENTORY, PLAYBOOK, *extra, timeout=600))
+        return Run(ansible_playbook(INVENTORY, PLAYBOOK, *extra, timeout=600)).ok()
 
     return run
 

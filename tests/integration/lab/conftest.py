@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from labhelpers import Cloud, Lab, connect, lab_env, labctl, moto_answers
+from lablib.lab import Cloud, Lab, ensure_lab, labctl
 
 HERE = Path(__file__).resolve().parent
 
@@ -35,18 +35,11 @@ def lab() -> Iterator[Lab]:
     """The running lab: boto3 clients on its endpoint, its state, ssh/materialise/wait_until helpers."""
     if not shutil.which("docker"):
         pytest.fail("docker is not installed: the lab tests need it (`make setup` installs and starts it)")
-    env = lab_env()
-    started_here = False
-    if not env.get("endpoint_url") or not moto_answers(env["endpoint_url"]):
-        proc = labctl("up", timeout=3600)
-        assert proc.returncode == 0, f"labctl up failed:\n{proc.stdout}\n{proc.stderr}"
-        started_here = True
-        env = lab_env()
-    the_lab = connect(env, started_here=started_here)
+    the_lab = ensure_lab()
     try:
         yield the_lab
     finally:
-        if started_here:
+        if the_lab.started_here:
             labctl("down", timeout=600)
 
 

@@ -12,7 +12,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from labhelpers import Cloud, Lab, labconfig, unique
+from lablib.lab import Cloud, Lab, labconfig, unique
 
 pytestmark = pytest.mark.lab
 

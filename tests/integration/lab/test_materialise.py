@@ -12,7 +12,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from labhelpers import Cloud, Lab, labconfig, unique
+from lablib.lab import Cloud, Lab, labconfig, unique
 
 pytestmark = pytest.mark.lab
 

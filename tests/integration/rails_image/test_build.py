@@ -18,10 +18,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -31,6 +28,9 @@ from typing import Any
 import boto3
 import pytest
 import yaml
+from labkit.images import rootfs_ref
+from labkit.net import free_port, wait_http
+from lablib.playbooks import JsonRun
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -44,28 +44,8 @@ ACCESS_KEY = "BUILDTESTACCESSKEY00"
 SECRET_KEY = "build-test-secret-key-not-a-real-one"
 REGISTRY_IMAGE = "railsdeploy-lab/registry:latest"
 
-sys.path.insert(0, str(REPO / "lab"))
-from labkit.images import rootfs_ref  # noqa: E402
 
 TESTAPP_BASE = rootfs_ref("testapp")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, proc: subprocess.Popen[str] | None = None, seconds: float = 30) -> None:
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
-                pytest.fail(f"{url} did not answer")
-            time.sleep(0.2)
 
 
 def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -174,43 +154,10 @@ def inventory(tmp_path_factory, endpoint: str, registry: Registry, source) -> Pa
     return path
 
 
-class Run:
-    """One ansible-playbook run with the JSON callback."""
-
-    def __init__(self, proc: subprocess.CompletedProcess[str]) -> None:
-        self.proc = proc
-        self.rc = proc.returncode
-        try:
-            self.output = json.loads(proc.stdout)
-        except ValueError:
-            pytest.fail(f"ansible-playbook printed no JSON ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr}")
-        self.stats = self.output["stats"]["localhost"]
-        self.tasks = [
-            (task["task"]["name"], task["hosts"]["localhost"])
-            for play in self.output["plays"]
-            for task in play["tasks"]
-        ]
-
-    def ok(self) -> Run:
-        assert self.rc == 0, f"ansible-playbook failed ({self.rc}):\n{self.proc.stdout[-6000:]}\n{self.proc.stderr}"
-        return self
-
-    @property
-    def changed(self) -> int:
-        return self.stats["changed"]
-
-    def changed_tasks(self) -> list[str]:
-        return [name for name, result in self.tasks if result.get("changed")]
-
-    def failure(self) -> str:
-        (msg,) = [result.get("msg", "") for _name, result in self.tasks if result.get("failed")]
-        return msg
-
-
 @pytest.fixture(scope="module")
 def build(inventory: Path, ansible_playbook):
-    def run(*args: str) -> Run:
-        return Run(ansible_playbook(inventory, PLAYBOOK, *args))
+    def run(*args: str) -> JsonRun:
+        return JsonRun(ansible_playbook(inventory, PLAYBOOK, *args))
 
     return run
 
@@ -261,7 +208,7 @@ def test_outside_a_git_checkout_the_release_id_is_required(build, registry, not_
 
 
 @pytest.fixture(scope="module")
-def first(build, source) -> Run:
+def first(build, source) -> JsonRun:
     return build().ok()
 
 

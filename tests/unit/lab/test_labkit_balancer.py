@@ -9,17 +9,10 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-LAB_DIR = Path(__file__).resolve().parents[3] / "lab"
-if str(LAB_DIR) not in sys.path:
-    sys.path.insert(0, str(LAB_DIR))
-
-from labkit import balancer, config  # noqa: E402
-from labkit.balancer import Backend, HealthCheck, matcher_regex, render  # noqa: E402
+from labkit import balancer, config
+from labkit.balancer import Backend, HealthCheck, matcher_regex, render
 
 
 def accepted(matcher: str) -> set[int]:

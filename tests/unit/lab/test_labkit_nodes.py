@@ -11,17 +11,11 @@ from __future__ import annotations
 import os
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-LAB_DIR = Path(__file__).resolve().parents[3] / "lab"
-if str(LAB_DIR) not in sys.path:
-    sys.path.insert(0, str(LAB_DIR))
-
-from labkit import config, images, nodes  # noqa: E402
-from labkit.nodes import Attachment, attach_script  # noqa: E402
+from labkit import config, images, nodes
+from labkit.nodes import Attachment, attach_script
 
 needs_mknod = pytest.mark.skipif(os.geteuid() != 0, reason="making block device nodes needs root")
 

@@ -1,4 +1,5 @@
-"""Helpers for the lab integration tests (imported by conftest.py and the test modules)."""
+"""The running lab, as the lab tests and the drills reach it: its state, boto3 clients on its moto, SSH to its
+nodes, labctl, polling, and per-test cloud objects that are always cleaned up."""
 
 from __future__ import annotations
 
@@ -16,15 +17,11 @@ from typing import Any
 import boto3
 import pytest
 from botocore.config import Config
+from labkit import config as labconfig
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 LABCTL = REPO / "lab" / "labctl.py"
 PYTHON = sys.executable
-
-if str(REPO / "lab") not in sys.path:
-    sys.path.insert(0, str(REPO / "lab"))
-
-from labkit import config as labconfig  # noqa: E402
 
 SSH_USER = "admin"
 
@@ -39,14 +36,14 @@ def lab_env() -> dict[str, Any]:
     return json.loads(proc.stdout or "{}")
 
 
-def moto_answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url + "/moto-api/", timeout=3):
-            return True
-    except OSError:
-        return False
+def ensure_lab() -> Lab:
+    """The lab, brought up when this checkout's is not (``started_here`` then tells the caller to take it down)."""
+    if labctl("is-up", timeout=60).returncode == 0:
+        return connect(lab_env())
+    proc = labctl("up", timeout=3600)
+    if proc.returncode != 0:
+        pytest.fail(f"labctl up failed:\n{proc.stdout}\n{proc.stderr}")
+    return connect(lab_env(), started_here=True)
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
