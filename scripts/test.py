@@ -15,7 +15,7 @@ and left up.
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
   offline  the venv, lint, unit tests, the integration tests that need no lab (their own moto, their own registry);
-  users    the users scenario, on nodes of its own (Environment=users) in the shared lab.
+  users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users).
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
 every lane has finished, so that nothing disturbs those counts. After a failure no new stage starts.
 
@@ -67,7 +67,6 @@ def molecule(scenario: str, **kw) -> Stage:
 # Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
 OWN_MOTO = ["tests/integration/cdn", "tests/integration/settings"]
 OWN_REGISTRY = ["tests/integration/rails_image"]
-NOT_LAB = [f"--ignore={p}" for p in OWN_MOTO + OWN_REGISTRY]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
     Stage("lint", MAKE + ["lint"], lane="offline", lab=False, after=("venv",)),
@@ -77,8 +76,11 @@ STAGES = [
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
     Stage("images", MAKE + ["images"], lab=False),
-    # The lab's own tests come before provisioning: the lab balancer follows the one ALB in the lab.
-    Stage("integration lab", ["pytest", "tests/integration", *NOT_LAB, "-v", "--durations=5"]),
+    # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
+    Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
+    # Instances and volumes of its own (itest-*): beside the scenarios.
+    Stage("integration nodes", ["pytest", "tests/integration/lab/test_materialise.py", "-v", "--durations=5"],
+          lane="users"),
     molecule("provision"),
     molecule("postgres"),
     molecule("users", lane="users"),
@@ -215,6 +217,14 @@ def table(stages: list[Stage], wall: float) -> str:
     return "\n".join([line(*header), line("-" * w[0], "-" * w[1], "-" * w[2], ""), *(line(*r) for r in rows)])
 
 
+def uncovered() -> list[str]:
+    """Test files under tests/ that no stage runs (a new integration test directory needs a stage)."""
+    paths = [REPO / a for s in STAGES for a in s.argv if a.startswith("tests/")]
+    paths += [REPO / "tests" / "unit", REPO / "tests" / "sanity", REPO / "tests" / "build"]  # make unit, make lint
+    return sorted(str(f.relative_to(REPO)) for f in (REPO / "tests").rglob("test_*.py")
+                  if not any(f == p or p in f.parents for p in paths))
+
+
 def choose(names: list[str]) -> list[Stage]:
     """The stages named (all when none are), with the venv and the images when any of them needs the lab."""
     if not names:
@@ -243,6 +253,9 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [n for n in args.stages if not any(s.named([n]) for s in STAGES)]
     if unknown:
         parser.error(f"unknown stage(s) {', '.join(sorted(unknown))}; --list shows them")
+    missed = uncovered()
+    if missed:
+        parser.error(f"no stage runs {', '.join(missed)}: add it to STAGES in {Path(__file__).name}")
     chosen = choose(args.stages)
     # SIGTERM (CI's timeout) ends the run like Ctrl-C: the lab still comes down.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
-from .sh import LabError, docker, log, run
+from .net import free_port, wait_http
+from .sh import LabError, docker, log, out, run
 
 RECIPE_LABEL = "railsdeploy.lab.recipe"
 APT_SOURCES = (Path("/etc/apt/sources.list.d/debian.sources"), Path("/etc/apt/sources.list"))
@@ -46,6 +47,17 @@ BUILDS = [
     Build("proxy", "1", {"PROXY_VARIANT": "1"}),
     Build("proxy", "2", {"PROXY_VARIANT": "2"}),
 ]
+
+
+# What the lab's registry serves from the start, as Docker Hub would (name:tag in the registry -> local image).
+PUBLISHED = {"postgres:15": config.image("postgres", "15"),
+             "testapp:1": config.image("testapp", "1"),
+             "testapp:2": config.image("testapp", "2"),
+             "testapp:broken": config.image("testapp", "broken"),
+             "haproxy:2.6-lab1": config.image("proxy", "1"),
+             "haproxy:2.6-lab2": config.image("proxy", "2")}
+REGISTRY_DATA = "/var/lib/docker-registry"  # lab/images/registry/config.yml
+PUBLISHED_MARK = ".railsdeploy-published"
 
 
 def packages(name: str) -> list[str]:
@@ -132,6 +144,48 @@ def prune_stale_rootfs(name: str) -> None:
             docker("image", "rm", line, check=False)
 
 
+def registry_cache() -> str:
+    """Name of the Docker volume holding a registry's storage with PUBLISHED pushed into it, keyed by the recipes
+    of those images and of the registry: a changed recipe means a new cache."""
+    by_ref = {b.ref: b for b in BUILDS}
+    h = hashlib.sha256()
+    for name, ref in sorted(PUBLISHED.items()):
+        h.update(f"{name}={recipe_hash(by_ref[ref])}\n".encode())
+    h.update(recipe_hash(by_ref[config.image("registry")]).encode())
+    return f"{config.PREFIX}-registry-cache-{h.hexdigest()[:12]}"
+
+
+def ensure_registry_cache() -> str:
+    """Push PUBLISHED once into a registry whose storage is the cache volume (kept, like the images, across
+    lab-down/lab-up and across runs); every lab's registry starts from a copy of it. Returns the volume name."""
+    volume = registry_cache()
+    if docker("run", "--rm", "--entrypoint", "test", "-v", f"{volume}:/cache:ro", config.image("registry"),
+              "-e", f"/cache/{PUBLISHED_MARK}", check=False).returncode == 0:
+        return volume
+    log(f"publishing {', '.join(PUBLISHED)} into the registry cache {volume}")
+    docker("volume", "rm", "--force", volume, check=False)
+    docker("volume", "create", "--label", f"{config.LABEL}.cache=registry", volume)
+    name, port = f"{volume}-fill", free_port()
+    docker("rm", "--force", name, check=False)
+    docker("run", "--detach", "--name", name, "--label", f"{config.LABEL}.cache=registry",
+           "--publish", f"127.0.0.1:{port}:{config.REGISTRY_PORT}", "--volume", f"{volume}:{REGISTRY_DATA}",
+           config.image("registry"))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/v2/")
+        for remote_name, local in PUBLISHED.items():
+            remote = f"127.0.0.1:{port}/{remote_name}"
+            docker("tag", local, remote)
+            docker("push", "--quiet", remote, timeout=900)
+            docker("image", "rm", remote, check=False)
+        docker("exec", name, "touch", f"{REGISTRY_DATA}/{PUBLISHED_MARK}")
+    finally:
+        docker("rm", "--force", name, check=False)
+    for old in out(["docker", "volume", "ls", "-q", "--filter", f"label={config.LABEL}.cache=registry"]).split():
+        if old != volume:
+            docker("volume", "rm", "--force", old, check=False)
+    return volume
+
+
 def ensure_images(names: list[str] | None = None) -> list[str]:
     """Build the lab images that are missing or stale. Returns the refs that were built."""
     unknown = set(names or []) - {b.name for b in BUILDS}
@@ -146,4 +200,6 @@ def ensure_images(names: list[str] | None = None) -> list[str]:
     built = [b.ref for b in stale if build_image(b, bases[b.name])]
     for name in rootfs_names:
         prune_stale_rootfs(name)
+    if names is None:
+        ensure_registry_cache()
     return built

@@ -18,15 +18,6 @@ REGISTRY = f"{config.PREFIX}-registry"
 WATCH_PID = "watch.pid"
 CLOUD_KEYS = ("vpc_id", "subnets", "key_name", "hosted_zone_id", "domain", "ami_id")
 MOTO_PID = "moto.pid"
-# Images the lab's registry serves from the start, as Docker Hub would (name:tag in the registry).
-PUBLISHED = {"postgres:15": config.image("postgres", "15"),
-             "testapp:1": config.image("testapp", "1"),
-             "testapp:2": config.image("testapp", "2"),
-             "testapp:broken": config.image("testapp", "broken"),
-             "haproxy:2.6-lab1": config.image("proxy", "1"),
-             "haproxy:2.6-lab2": config.image("proxy", "2")}
-
-
 def _pid_alive(pid_file: Path) -> int | None:
     try:
         pid = int(pid_file.read_text())
@@ -115,31 +106,28 @@ def _container_running(name: str) -> bool:
 
 
 def ensure_registry() -> int:
+    """The lab's registry, serving images.PUBLISHED from the start: its storage is a copy of the registry cache
+    (a copy, so that what the lab pushes goes away with the lab and the cache stays as built)."""
     st = state.load()
     if _container_running(REGISTRY) and st.get("registry_port"):
         return st["registry_port"]
     docker("rm", "--force", REGISTRY, check=False)
+    cache = images.ensure_registry_cache()
+    data = f"{REGISTRY}-data"
+    docker("volume", "rm", "--force", data, check=False)
+    docker("volume", "create", "--label", f"{config.LABEL}=registry-data", "--label", config.OWNER, data)
+    docker("run", "--rm", "--entrypoint", "cp", "-v", f"{cache}:/cache:ro", "-v", f"{data}:/data",
+           config.image("registry"), "-a", "/cache/.", "/data/", timeout=600)
     port = free_port()
-    docker("volume", "create", "--label", f"{config.LABEL}=registry-data", "--label", config.OWNER, f"{REGISTRY}-data")
     docker("run", "--detach", "--name", REGISTRY, "--label", f"{config.LABEL}=registry", "--label", config.OWNER,
            "--network", config.NETWORK, "--ip", config.REGISTRY_IP,
            "--publish", f"127.0.0.1:{port}:{config.REGISTRY_PORT}",
-           "--volume", f"{REGISTRY}-data:/var/lib/docker-registry", config.image("registry"))
+           "--volume", f"{data}:{images.REGISTRY_DATA}", config.image("registry"))
     wait_http(f"http://127.0.0.1:{port}/v2/")
     state.update(registry_port=port, registry_push=f"127.0.0.1:{port}",
                  registry=f"{config.REGISTRY_IP}:{config.REGISTRY_PORT}")
+    log(f"registry {state.load()['registry']} serves {', '.join(images.PUBLISHED)} (copied from {cache})")
     return port
-
-
-def publish_images() -> None:
-    """Push the stock images (postgres, the test app's releases) into the lab registry."""
-    push = state.load()["registry_push"]
-    for name, local in PUBLISHED.items():
-        remote = f"{push}/{name}"
-        docker("tag", local, remote)
-        docker("push", "--quiet", remote, timeout=900)
-        docker("image", "rm", remote, check=False)
-    log(f"registry {state.load()['registry']} serves {', '.join(PUBLISHED)}")
 
 
 def ensure_balancer() -> int:
@@ -205,12 +193,9 @@ def up() -> dict:
     images.ensure_images()
     pubkey = ensure_ssh_key()
     start_moto()
-    st = seed_cloud(pubkey)
+    seed_cloud(pubkey)
     ensure_network()
     ensure_registry()
-    if not st.get("published"):
-        publish_images()
-        st = state.update(published=True)
     ensure_balancer()
     for problem in sync_once():
         log(problem)
