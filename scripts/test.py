@@ -38,7 +38,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 LOGS = REPO / "build" / "test-logs"
-LABCTL = [str(REPO / ".venv" / "bin" / "python"), str(REPO / "lab" / "labctl.py")]
+VENV_BIN = REPO / ".venv" / "bin"
+LABCTL = [str(VENV_BIN / "python"), str(REPO / "lab" / "labctl.py")]
 MAKE = ["make", "--no-print-directory"]
 LAB = "lab up"
 
@@ -139,7 +140,9 @@ class Run:
 
     def _execute(self, stage: Stage, streamed: bool) -> bool:
         """Run the stage's command; its output streams, or is printed as one block when it ends."""
-        env = dict(os.environ, **ANSIBLE_TIMING)
+        # The venv's tools first: a Python version manager's shim (pyenv) may have put its own bin directory, with
+        # other versions of pytest and ansible, before the PATH that make set.
+        env = dict(os.environ, **ANSIBLE_TIMING, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
         log = LOGS / f"{stage.name.replace(' ', '-')}.log"
         started = time.monotonic()
         try:
