@@ -74,8 +74,8 @@ molecule: setup  ## Molecule scenarios, one after another on one lab
 drills: setup  ## Failure drills under client load in the lab; writes docs/drills.md
 	python3 scripts/test.py drills
 
-test: host  ## Everything CI runs, on one lab, lint and unit tests beside the lab stages; ends with a table of stage seconds
-	python3 scripts/test.py
+test: host  ## Everything CI runs, on one lab, lint and unit tests beside the lab stages; a table of stage seconds (TEST_ARGS=--keep-going)
+	python3 scripts/test.py $(TEST_ARGS)
 
 bench: setup  ## Benchmarks under bench/
 	$(PY) bench/run.py

@@ -17,7 +17,8 @@ each stage of another lane prints its output as one block when it ends:
   offline  the venv, lint, unit tests, the integration tests that need no lab (their own moto, their own registry);
   users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users).
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
-every lane has finished, so that nothing disturbs those counts. After a failure no new stage starts.
+every lane has finished, so that nothing disturbs those counts. After a failure no new stage starts, unless
+--keep-going (then only what needs the failed stage is skipped).
 
 Molecule scenarios converge on what the one before left (provision, then postgres, then rails); each still runs
 alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
@@ -105,8 +106,9 @@ def say(text: str) -> None:
 
 
 class Run:
-    def __init__(self, stages: list[Stage]):
+    def __init__(self, stages: list[Stage], keep_going: bool = False):
         self.stages = stages
+        self.keep_going = keep_going
         self.lab_up = Stage(LAB, LABCTL + ["up"], lab=False, after=NEEDED_FIRST)
         self.lab_down = Stage("lab down", LABCTL + ["down"], lab=False)
         self.done = {s.name: threading.Event() for s in [*stages, self.lab_up]}
@@ -126,7 +128,7 @@ class Run:
                     return False
         if stage.lab and not self.ensure_lab():
             return False
-        return not self.failed.is_set()
+        return self.keep_going or not self.failed.is_set()
 
     def run(self, stage: Stage, streamed: bool) -> None:
         try:
@@ -246,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("stages", nargs="*", help="only these stages, by name or last word (default: all)")
     parser.add_argument("--list", action="store_true", help="list the stages and exit")
+    parser.add_argument("--keep-going", action="store_true", help="after a failure, run every stage that can run")
     args = parser.parse_args(argv)
     if args.list:
         for s in STAGES:
@@ -264,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
     started = time.monotonic()
-    run = Run(chosen)
+    run = Run(chosen, keep_going=args.keep_going)
     ok = False
     try:
         ok = run.main()
