@@ -209,18 +209,21 @@ class System:
             raise DrillFailed(f"labctl materialise failed: {proc.stderr}")
 
     @contextlib.contextmanager
-    def placeholder(self, subnet_id: str) -> Iterator[Callable[[], str]]:
-        """A function that starts an instance outside the project (no Project tag) in the subnet and returns its
-        address; the instance is terminated when the block ends."""
+    def placeholder(self, subnet_id: str) -> Iterator[Callable[[str], str]]:
+        """A function that starts an instance outside the project (no Project tag) in the subnet at the given
+        private address and returns it; the instance is terminated when the block ends."""
         started: list[str] = []
 
-        def start() -> str:
+        def start(address: str) -> str:
             inst = self.lab.ec2.run_instances(
                 ImageId=self.lab.ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=subnet_id,
+                PrivateIpAddress=address,
                 TagSpecifications=[{"ResourceType": "instance",
                                     "Tags": [{"Key": "Name", "Value": "drill-placeholder"}]}],
             )["Instances"][0]
             started.append(inst["InstanceId"])
+            if inst["PrivateIpAddress"] != address:
+                raise DrillFailed(f"the placeholder came up at {inst['PrivateIpAddress']}, not at {address}")
             return inst["PrivateIpAddress"]
 
         try:

@@ -112,8 +112,9 @@ def test_postgres_instance_terminated_and_replaced(system: System, report):
         kept = system.data_volume(primary.name)
         wait_for(lambda: system.all_rails(False), 60, "every rails node's /up to fail with the primary gone")
         # AWS hands out private addresses at random, moto the lowest free one: another instance takes the old
-        # address first, so that the replacement comes up on a new one, as it would in AWS.
-        placeholder()
+        # address first, so that the replacement comes up on a new one, as it would in AWS. (Not simply the lowest
+        # free one: in a lab that ran other tests first, lower addresses are free too.)
+        placeholder(primary.ip)
         provision = playbook_ok("provision.yml", what="provision.yml replacing the primary")
         deploy = playbook_ok("deploy_postgres.yml", what="deploy_postgres.yml on the new primary")
         back = system.wait_served(timeout=120)
