@@ -210,20 +210,33 @@ class System:
 
     @contextlib.contextmanager
     def placeholder(self, subnet_id: str) -> Iterator[Callable[[str], str]]:
-        """A function that starts an instance outside the project (no Project tag) in the subnet at the given
-        private address and returns it; the instance is terminated when the block ends."""
+        """A function that starts an instance outside the project (no Project tag) in the subnet, at the given
+        private address once moto has freed it, and returns its address; terminated when the block ends."""
         started: list[str] = []
 
         def start(address: str) -> str:
-            inst = self.lab.ec2.run_instances(
-                ImageId=self.lab.ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=subnet_id,
-                PrivateIpAddress=address,
-                TagSpecifications=[{"ResourceType": "instance",
-                                    "Tags": [{"Key": "Name", "Value": "drill-placeholder"}]}],
-            )["Instances"][0]
+            def run(**at) -> dict:
+                return self.lab.ec2.run_instances(
+                    ImageId=self.lab.ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1, SubnetId=subnet_id,
+                    TagSpecifications=[{"ResourceType": "instance",
+                                        "Tags": [{"Key": "Name", "Value": "drill-placeholder"}]}], **at,
+                )["Instances"][0]
+
+            # moto frees a terminated instance's address when it drops the instance (garbage collection), not at
+            # termination: until then the address is "in use" and nobody gets it; afterwards the next instance
+            # may. Take it as soon as it is free.
+            inst = None
+            deadline = time.monotonic() + 60
+            while inst is None and time.monotonic() < deadline:
+                try:
+                    inst = run(PrivateIpAddress=address)
+                except Exception as exc:  # noqa: BLE001 - moto answers 500 "IP already in use" until it is free
+                    if "in use" not in str(exc):
+                        raise
+                    time.sleep(0.5)
+            if inst is None:  # still held by the terminated instance: nobody else gets it either, for now
+                inst = run()
             started.append(inst["InstanceId"])
-            if inst["PrivateIpAddress"] != address:
-                raise DrillFailed(f"the placeholder came up at {inst['PrivateIpAddress']}, not at {address}")
             return inst["PrivateIpAddress"]
 
         try:
