@@ -114,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", required=True)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--timeout", type=float, default=5.0)
-    parser.add_argument("--interval", type=float, default=0.02, help="pause between one worker's requests")
+    # 4 clients, each pausing 0.1 s: about 40 requests a second, one every 25 ms. Faster clients find no gap
+    # this one misses, but they take the CPU the deploy under test needs (on the 2-core CI machine, 150
+    # requests a second through both haproxies and the app took most of a core).
+    parser.add_argument("--interval", type=float, default=0.1, help="pause between one worker's requests")
     parser.add_argument("--duration", type=float, default=0, help="seconds to run (0: until stopped)")
     parser.add_argument("--stop-file", type=Path, help="stop when this file exists")
     parser.add_argument("--out", type=Path, help="write the JSON summary here")

@@ -79,9 +79,37 @@ def _registered_targets_wait_for_health_checks() -> None:
     elbv2.FakeTargetGroup.health_for = health_for
 
 
+def _requests_are_counted() -> None:
+    # Not a fidelity fix: it tells the lab's watcher (labctl watch) that the cloud may have changed. Every
+    # request the watcher did not make itself increments a counter in config.MOTO_REQUESTS_FILE; the watcher
+    # makes its pass (nodes, volumes, balancer) when the counter moved, and otherwise less often, so that an
+    # idle lab costs little CPU.
+    import threading
+
+    from labkit import aws, config
+    from moto.server import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+    lock = threading.Lock()
+    count = [0]
+
+    def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        if aws.WATCHER_AGENT not in environ.get("HTTP_USER_AGENT", ""):
+            with lock:
+                count[0] += 1
+                try:
+                    config.MOTO_REQUESTS_FILE.write_text(str(count[0]))
+                except OSError:
+                    pass  # the lab is going down: its state directory is gone
+        return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = __call__
+
+
 _volumes_have_every_field()
 _origins_keep_origin_access_control()
 _registered_targets_wait_for_health_checks()
+_requests_are_counted()
 
 if __name__ == "__main__":
     sys.exit(main())

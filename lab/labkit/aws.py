@@ -9,6 +9,14 @@ from . import config, state
 from .sh import LabError
 
 _CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=3, read_timeout=30)
+# The watcher's requests carry this in their User-Agent: moto_server counts every other request.
+WATCHER_AGENT = "rdlab-watch"
+
+
+def mark_as_watcher() -> None:
+    """Requests of this process are the watcher's own (moto_server does not count them as changes)."""
+    global _CONFIG
+    _CONFIG = _CONFIG.merge(Config(user_agent_extra=WATCHER_AGENT))
 
 
 def endpoint() -> str:

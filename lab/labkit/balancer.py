@@ -179,8 +179,20 @@ def admit(backend: Backend, current_cfg: str, pending: dict[str, int], check=pro
     return Backend(servers=admitted, check=backend.check, source=backend.source)
 
 
-def sync(vpc_id: str) -> bool:
-    """Make haproxy follow the target group; True when it was reloaded."""
+def targets_pending() -> bool:
+    """Whether a registered target is still being health-checked before it is admitted (see admit)."""
+    try:
+        return bool(json.loads((config.BALANCER_DIR / PENDING_NAME).read_text()))
+    except (OSError, ValueError):
+        return False
+
+
+_last_desired: list[Backend] = []
+
+
+def sync(vpc_id: str, reuse_desired: bool = False) -> bool:
+    """Make haproxy follow the target group; True when it was reloaded. With `reuse_desired`, the target group
+    read by the previous call stands (the watcher passes it when moto served no request since)."""
     cfg = config.BALANCER_DIR / CFG_NAME
     pending_file = config.BALANCER_DIR / PENDING_NAME
     try:
@@ -188,7 +200,9 @@ def sync(vpc_id: str) -> bool:
     except (FileNotFoundError, ValueError):
         pending = {}
     current = cfg.read_text() if cfg.exists() else ""
-    text = render(admit(desired_backend(vpc_id), current, pending))
+    if not (reuse_desired and _last_desired):
+        _last_desired[:] = [desired_backend(vpc_id)]
+    text = render(admit(_last_desired[0], current, pending))
     config.BALANCER_DIR.mkdir(parents=True, exist_ok=True)
     pending_file.write_text(json.dumps(pending))
     if current == text:

@@ -16,6 +16,8 @@ SSH_KEY = SSH_DIR / "id_ed25519"
 BALANCER_DIR = STATE_DIR / "balancer"
 LOCK_FILE = STATE_DIR / "materialise.lock"
 APPLIED_FILE = STATE_DIR / "applied.json"
+# How many requests moto_server has served that the watcher did not make (see moto_server.py).
+MOTO_REQUESTS_FILE = STATE_DIR / "moto-requests"
 
 # Every Docker object the lab creates carries this label; lab-down removes exactly those.
 LABEL = "railsdeploy.lab"

@@ -252,14 +252,29 @@ def sync_once() -> list[str]:
     return with_lock(both)
 
 
-def watch(interval: float = 1.0) -> None:
-    """Follow moto for as long as the lab is up (started in the background by `up`)."""
+def watch(interval: float = 1.0, idle_interval: float = 5.0) -> None:
+    """Follow moto for as long as the lab is up (started in the background by `up`). A full pass (nodes, volumes,
+    balancer) runs within `interval` of any request moto served (moto_server counts them) and while a problem is
+    open, otherwise every `idle_interval`; between them, targets waiting to be admitted are health-checked every
+    `interval` against the target group the last pass read."""
+    aws.mark_as_watcher()
     stop = []
     signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    seen, last, problems = None, 0.0, ["no pass yet"]
     while not stop:
         try:
-            for problem in sync_once():
-                log(problem)
+            count = config.MOTO_REQUESTS_FILE.read_text()
+        except OSError:
+            count = None
+        try:
+            if problems or count != seen or time.monotonic() - last >= idle_interval:
+                seen, last = count, time.monotonic()
+                problems = sync_once()
+                for problem in problems:
+                    log(problem)
+            elif balancer.targets_pending():
+                with_lock(lambda: balancer.sync("", reuse_desired=True))
         except Exception as exc:  # keep following; a moto hiccup must not end the lab
             log(f"watch: {exc}")
+            problems = [str(exc)]
         time.sleep(interval)
