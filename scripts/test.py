@@ -209,6 +209,16 @@ class Run:
         return not self.failed.is_set() and all(s.result == "passed" for s in self.stages)
 
 
+def busy_cpu_seconds() -> float | None:
+    """CPU seconds this machine has spent on anything but idling and waiting for I/O since boot (Linux)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(f) for f in fields]
+    return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def table(stages: list[Stage], wall: float) -> str:
     rows = [(s.name, f"{s.seconds:.0f}" if s.seconds is not None else "-", s.result,
              "" if s.lane == "main" or s.seconds is None else f"beside the main lane ({s.lane})") for s in stages]
@@ -266,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (CI's timeout) ends the run like Ctrl-C: the lab still comes down.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
-    started = time.monotonic()
+    started, cpu_started = time.monotonic(), busy_cpu_seconds()
     run = Run(chosen, keep_going=args.keep_going)
     ok = False
     try:
@@ -278,7 +288,13 @@ def main(argv: list[str] | None = None) -> int:
             ok = run._execute(run.lab_down, streamed=True) and ok
     extra = [s for s in (run.lab_up, run.lab_down) if s.result != "not run"]
     say("stages and their seconds")
-    print(table(chosen + extra, time.monotonic() - started))
+    wall = time.monotonic() - started
+    print(table(chosen + extra, wall))
+    if cpu_started is not None:
+        # The stages share the CPU: its total is what the run costs (fewer than cores x wall seconds: waiting).
+        cpu = busy_cpu_seconds() - cpu_started
+        print(f"machine CPU busy: {cpu:.0f} s of {(os.cpu_count() or 1) * wall:.0f} s "
+              f"({os.cpu_count()} cores x {wall:.0f} s)")
     print(f"\nscripts/test.py: {'passed' if ok else 'FAILED'}", flush=True)
     return 0 if ok else 1
 
