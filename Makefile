@@ -17,9 +17,14 @@ COLLECTION_LINK := build/collections/ansible_collections/railsdeploy/aws
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
+# uv installs the pinned requirements in parallel (about 45 s here, pip alone about 120 s: every test stage waits
+# for the venv). Byte-compiled at install, as pip does: nothing else writes .pyc files when
+# PYTHONDONTWRITEBYTECODE is set.
+UV_VERSION := 0.13.9
 $(VENV)/.installed: requirements.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --compile-bytecode -r requirements.txt
 	touch $@
 
 $(COLLECTION_LINK):
