@@ -7,8 +7,9 @@ Two slots, blue and green, each a container publishing the app on its own loopba
 proxy (haproxy, holding the load balancer's port) sends requests to the slot named in its backend file.
 A deploy starts the new release in the idle slot, waits for its health check, rewrites the backend file,
 reloads the proxy gracefully (old workers finish their requests), confirms through the proxy that the
-new slot answers, waits for in-flight requests to drain, and only then stops the old container. Any
-failure before the switch leaves the old release serving and removes the new container.
+new slot answers, waits for in-flight requests to drain - until the proxy's old worker process has exited
+(haproxy in master-worker mode, as the official image runs it), at most drain_seconds - and only then stops
+the old container. Any failure before the switch leaves the old release serving and removes the new container.
 """
 
 from __future__ import annotations
@@ -64,6 +65,30 @@ def http_probe(port, path, timeout=2.0):
         conn.close()
 
 
+def proxy_workers(master_pid, proc="/proc"):
+    """PIDs of the processes whose parent is ``master_pid``: haproxy's workers in master-worker mode (-W).
+
+    After a graceful reload (SIGUSR2) the master starts new workers; each old one finishes the requests it holds
+    and exits. An empty set when the master is unknown (0) or has no children to watch.
+    """
+    if not master_pid:
+        return set()
+    pids = set()
+    for entry in os.listdir(proc):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(os.path.join(proc, entry, "stat"), encoding="utf-8", errors="replace") as handle:
+                stat = handle.read()
+        except OSError:
+            continue  # exited while we looked
+        # pid (comm) state ppid ...: comm may hold spaces or parentheses, so split after the last ')'.
+        fields = stat.rsplit(")", 1)[-1].split()
+        if len(fields) > 1 and fields[1] == str(master_pid):
+            pids.add(int(entry))
+    return pids
+
+
 def render_backend(container, port, release, slot):
     release_text = str(release).replace('"', "")
     return (
@@ -79,10 +104,11 @@ class ReleaseSwap:
     """One node's deploy. ``params`` are the module's options; the rest is injected for tests."""
 
     def __init__(self, params, docker: Docker, probe=http_probe, sleep=time.sleep, clock=time.monotonic,
-                 now=lambda: datetime.now(timezone.utc), hostname=None):
+                 now=lambda: datetime.now(timezone.utc), hostname=None, workers=proxy_workers):
         self.p = params
         self.docker = docker
         self.probe = probe
+        self.workers = workers
         self.sleep = sleep
         self.clock = clock
         self.now = now
@@ -127,6 +153,11 @@ class ReleaseSwap:
     def proxy_running(self):
         info = self.docker.container(self.p["proxy_container"])
         return bool(info and (info.get("State") or {}).get("Running"))
+
+    def proxy_master(self):
+        """The proxy container's main process (haproxy's master), as the node sees it; 0 when unknown."""
+        info = self.docker.container(self.p["proxy_container"]) or {}
+        return int((info.get("State") or {}).get("Pid") or 0)
 
     # --- the deploy ---
 
@@ -299,6 +330,8 @@ class ReleaseSwap:
         write_private_file(backend_file, render_backend(container, port, self.p["release"], new_slot), mode=0o644)
         reloaded = False
         if self.proxy_running():
+            master = self.proxy_master()
+            old_workers = self.workers(master)
             try:
                 self.docker.kill(self.p["proxy_container"], "USR2")
                 self.wait_switched(new_slot)
@@ -316,7 +349,7 @@ class ReleaseSwap:
         if old_container and old_container != container:
             if reloaded:
                 # In-flight requests on the old release finish (the old proxy worker keeps its connections).
-                self.sleep(float(self.p["drain_seconds"]))
+                result.update(self.drain(master, old_workers))
             try:
                 if self.docker.container(old_container):
                     self.docker.stop(old_container, self.p["stop_timeout"])
@@ -326,6 +359,23 @@ class ReleaseSwap:
             self._remove_secrets(old_container)
         history = self.record(image)
         result["retained"] = self.retained_refs(history)
+
+    def drain(self, master, old_workers):
+        """Wait until the proxy's old workers have exited (every request they held has finished), at most
+        drain_seconds; without workers to watch (a proxy not in master-worker mode), wait drain_seconds."""
+        cap = float(self.p["drain_seconds"])
+        started = self.clock()
+        if not old_workers:
+            self.sleep(cap)
+            return {"drain_seconds": cap, "drained": "waited drain_seconds (no proxy worker to watch)"}
+        while True:
+            elapsed = self.clock() - started
+            if not old_workers & self.workers(master):
+                return {"drain_seconds": round(elapsed, 2), "drained": "the proxy's old worker exited"}
+            if elapsed >= cap:
+                self.messages.append(f"the proxy's old worker still held connections after {cap:g} s (drain_seconds)")
+                return {"drain_seconds": round(elapsed, 2), "drained": "drain_seconds reached"}
+            self.sleep(0.1)
 
     def wait_switched(self, slot):
         deadline = self.clock() + float(self.p["switch_timeout"])

@@ -17,8 +17,10 @@ description:
   - "A deploy: the new release starts in the idle slot beside the old one; its health check
     (C(GET http://127.0.0.1:<slot port>)O(health_path)) must answer 200 within O(health_timeout) seconds;
     the backend file is rewritten and the proxy reloaded gracefully (C(SIGUSR2): old workers finish their
-    requests); the module waits until the proxy answers from the new slot, then O(drain_seconds) for
-    in-flight requests, and only then stops the old container (C(SIGTERM), up to O(stop_timeout) seconds)."
+    requests); the module waits until the proxy answers from the new slot, then until the proxy's old worker
+    process has exited - every request it held has finished (haproxy in master-worker mode, as the official
+    image runs it) - for at most O(drain_seconds), and only then stops the old container (C(SIGTERM), up to
+    O(stop_timeout) seconds)."
   - When the new release fails its health check, or the proxy does not switch, the new container is removed,
     the backend file restored and the old release keeps serving; the module fails with a message naming the
     node, the check and the container's last log lines.
@@ -139,7 +141,9 @@ options:
     default: 20
   drain_seconds:
     description:
-      - Seconds between the switch and stopping the old container, for requests in flight.
+      - At most this many seconds between the switch and stopping the old container, for requests in flight.
+        The drain ends as soon as the proxy's old worker has exited; a proxy whose workers cannot be watched
+        (not in master-worker mode) is given the whole time.
     type: int
     default: 5
   stop_timeout:
@@ -238,6 +242,17 @@ proxy_reloaded:
   description: Whether the proxy was reloaded (false when it did not run yet).
   returned: when changed and not in check mode
   type: bool
+drain_seconds:
+  description: Seconds the old release drained after the switch.
+  returned: when an old release was stopped behind a reloaded proxy
+  type: float
+  sample: 0.2
+drained:
+  description: What ended the drain - the proxy's old worker exited, O(drain_seconds) was reached, or no worker
+    could be watched.
+  returned: when an old release was stopped behind a reloaded proxy
+  type: str
+  sample: the proxy's old worker exited
 retained:
   description: The image references listed in O(retained_file), newest first.
   returned: when not in check mode

@@ -26,6 +26,7 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._rails_release imp
     LABEL_SLOT,
     DeployFailed,
     ReleaseSwap,
+    proxy_workers,
 )
 
 IMAGE = "registry.example/shop"
@@ -57,6 +58,11 @@ class Node:
         self.backend_at_reload: list[str] = []
         self.t = 0.0
         self.ids = 0
+        # haproxy in master-worker mode (start_proxy(master_worker=True)): worker pid -> when it exits. A reload
+        # starts a new worker; the old ones exit old_worker_drain seconds later (their requests finished).
+        self.master_pid = 0
+        self.worker_exit: dict[int, float] = {}
+        self.old_worker_drain = 0.35
         for release in ("1", "2", "3"):
             self.add_image(release)
 
@@ -83,16 +89,32 @@ class Node:
     def swap(self, **override) -> ReleaseSwap:
         return ReleaseSwap(
             self.params(**override), Docker(self.docker), probe=self.probe, sleep=self.sleep, clock=self.clock,
-            now=lambda: datetime(2026, 11, 25, 4, 30, tzinfo=UTC), hostname=HOST,
+            now=lambda: datetime(2026, 11, 25, 4, 30, tzinfo=UTC), hostname=HOST, workers=self.workers,
         )
 
     def deploy(self, check_mode: bool = False, **override) -> dict:
         return self.swap(**override).run(check_mode=check_mode)
 
-    def start_proxy(self) -> None:
+    def start_proxy(self, master_worker: bool = False) -> None:
         self.containers[PROXY] = {"Id": "proxy", "Name": PROXY, "Image": "sha256:haproxy",
                                   "State": {"Running": True, "ExitCode": 0}, "Config": {"Labels": {}}}
+        if master_worker:
+            self.master_pid = 100
+            self.containers[PROXY]["State"]["Pid"] = self.master_pid
+            self.worker_exit = {101: float("inf")}
         self.load_backend()
+
+    def workers(self, master: int) -> set[int]:
+        self.events.append(("workers", master))
+        if not master or master != self.master_pid:
+            return set()
+        return {pid for pid, exits in self.worker_exit.items() if self.t < exits}
+
+    def reload_workers(self) -> None:
+        if self.master_pid:
+            for pid in self.worker_exit:
+                self.worker_exit[pid] = min(self.worker_exit[pid], self.t + self.old_worker_drain)
+            self.worker_exit[max(self.worker_exit) + 1] = float("inf")
 
     def load_backend(self) -> None:
         path = self.root / "proxy" / "backend.cfg"
@@ -142,6 +164,7 @@ class Node:
                 return 1, "", f"Error: container {name} is not running"
             if name == PROXY and signal == "USR2" and not self.proxy_ignores_reload:
                 self.load_backend()
+                self.reload_workers()
             return 0, name, ""
         if args[0] == "logs":
             name = args[-1]
@@ -357,6 +380,63 @@ def test_a_new_release_goes_to_green_and_the_old_one_stops_only_after_the_switch
     assert live.audit()[-1]["from"] == "1"
     assert live.audit()[-1]["to"] == "2"
     assert live.audit()[-1]["result"] == "success"
+    # this proxy's workers cannot be watched (not master-worker): the drain takes the whole drain_seconds
+    assert result["drained"] == "waited drain_seconds (no proxy worker to watch)"
+    assert result["drain_seconds"] == 3.0
+
+
+def test_the_drain_ends_when_the_proxys_old_worker_has_exited(node: Node):
+    node.deploy(release="1")
+    node.start_proxy(master_worker=True)
+    node.old_worker_drain = 0.35
+    node.events.clear()
+
+    result = node.deploy(release="2")
+
+    assert result["drained"] == "the proxy's old worker exited"
+    assert 0.35 <= result["drain_seconds"] < 0.5
+    assert ("sleep", 3.0) not in node.events
+    reload = node.index(("docker", "kill", "--signal", "USR2", PROXY))
+    stop = node.index(("docker", "stop", "--time", "30", "shop-blue"))
+    # the old worker was looked up before the reload, and blue stopped only once it had gone
+    assert any(e == ("workers", 100) for e in node.events[:reload])
+    assert node.workers(100) == {102}
+    assert stop > reload and node.t >= 0.35
+    assert not node.running("shop-blue") and node.running("shop-green")
+
+
+def test_a_worker_that_never_finishes_is_given_drain_seconds_then_the_old_release_stops(node: Node):
+    node.deploy(release="1")
+    node.start_proxy(master_worker=True)
+    node.old_worker_drain = float("inf")
+    node.events.clear()
+    swap = node.swap(release="2")
+
+    result = swap.run()
+
+    assert result["drained"] == "drain_seconds reached"
+    assert 3.0 <= result["drain_seconds"] < 3.2
+    assert "the proxy's old worker still held connections after 3 s (drain_seconds)" in swap.messages
+    assert not node.running("shop-blue") and node.running("shop-green")
+
+
+def test_proxy_workers_are_the_children_of_the_master_read_from_proc(tmp_path: Path):
+    proc = tmp_path / "proc"
+    stats = {
+        "1": "1 (init) S 0 1 1",
+        "100": "100 (haproxy) S 1 100 100",
+        "101": "101 (haproxy) S 100 100 100",
+        "205": "205 (odd) (name) S 100 100 100",  # a comm with spaces and parentheses
+        "300": "300 (bash) S 1 300 300",
+    }
+    for pid, text in stats.items():
+        (proc / pid).mkdir(parents=True)
+        (proc / pid / "stat").write_text(text + " 0 0 0\n")
+    (proc / "self").mkdir()
+
+    assert proxy_workers(100, proc=str(proc)) == {101, 205}
+    assert proxy_workers(0, proc=str(proc)) == set()
+    assert proxy_workers(999, proc=str(proc)) == set()
 
 
 def test_the_third_release_goes_back_to_blue(live: Node):
