@@ -150,14 +150,11 @@ class ReleaseSwap:
         except (FileNotFoundError, ValueError):
             return []
 
-    def proxy_running(self):
-        info = self.docker.container(self.p["proxy_container"])
-        return bool(info and (info.get("State") or {}).get("Running"))
-
     def proxy_master(self):
-        """The proxy container's main process (haproxy's master), as the node sees it; 0 when unknown."""
-        info = self.docker.container(self.p["proxy_container"]) or {}
-        return int((info.get("State") or {}).get("Pid") or 0)
+        """The running proxy container's main process (haproxy's master), as the node sees it; 0 when the proxy
+        does not run (one inspect answers both)."""
+        state = (self.docker.container(self.p["proxy_container"]) or {}).get("State") or {}
+        return int(state.get("Pid") or 0) if state.get("Running") else 0
 
     # --- the deploy ---
 
@@ -329,8 +326,8 @@ class ReleaseSwap:
         os.makedirs(os.path.dirname(backend_file), exist_ok=True)
         write_private_file(backend_file, render_backend(container, port, self.p["release"], new_slot), mode=0o644)
         reloaded = False
-        if self.proxy_running():
-            master = self.proxy_master()
+        master = self.proxy_master()
+        if master:
             old_workers = self.workers(master)
             try:
                 self.docker.kill(self.p["proxy_container"], "USR2")
@@ -396,7 +393,7 @@ class ReleaseSwap:
             os.unlink(backend_file)
         else:
             write_private_file(backend_file, old_backend, mode=0o644)
-        if self.proxy_running():
+        if self.proxy_master():
             self.docker.kill(self.p["proxy_container"], "USR2")
 
     def _remove_secrets(self, container):

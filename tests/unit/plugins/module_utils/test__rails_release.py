@@ -96,11 +96,11 @@ class Node:
         return self.swap(**override).run(check_mode=check_mode)
 
     def start_proxy(self, master_worker: bool = False) -> None:
+        # A running container always has a main process; only a master-worker haproxy has workers to watch.
         self.containers[PROXY] = {"Id": "proxy", "Name": PROXY, "Image": "sha256:haproxy",
-                                  "State": {"Running": True, "ExitCode": 0}, "Config": {"Labels": {}}}
+                                  "State": {"Running": True, "ExitCode": 0, "Pid": 100}, "Config": {"Labels": {}}}
         if master_worker:
             self.master_pid = 100
-            self.containers[PROXY]["State"]["Pid"] = self.master_pid
             self.worker_exit = {101: float("inf")}
         self.load_backend()
 
