@@ -8,6 +8,8 @@
   labctl.py materialise   make node containers and loop devices follow moto now (one pass)
   labctl.py build-images  build the lab images that are missing or whose recipe changed
   labctl.py env           the lab's state (endpoint, subnets, ports) as JSON
+  labctl.py imds --host H --port P       serve the instance metadata service (IMDSv2) for the lab's moto
+  labctl.py tls-front --host H --port P  serve HTTPS in front of the lab's moto (for pgBackRest)
 """
 
 from __future__ import annotations
@@ -103,6 +105,23 @@ def cmd_watch(_args) -> int:
     return 0
 
 
+def cmd_imds(args) -> int:
+    from labkit import aws, imds
+
+    imds.serve(args.host, args.port, aws.endpoint())
+    return 0
+
+
+def cmd_tls_front(args) -> int:
+    from labkit import tlsfront
+
+    moto_port = state.load().get("moto_port")
+    if not moto_port:
+        raise LabError("the lab is not up (no moto port recorded): run `make lab-up`")
+    tlsfront.serve(args.host, args.port, moto_port, config.TLS_DIR)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="labctl", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -113,6 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build-images")
     b.add_argument("names", nargs="*")
     b.set_defaults(fn=cmd_build_images)
+    for name, fn, what in [("imds", cmd_imds, "instance metadata service"), ("tls-front", cmd_tls_front, "TLS front")]:
+        p = sub.add_parser(name, help=f"serve the lab's {what} in the foreground until SIGTERM")
+        p.add_argument("--host", default=config.GATEWAY, help=f"address to listen on (default {config.GATEWAY})")
+        p.add_argument("--port", type=int, required=True)
+        p.set_defaults(fn=fn)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

@@ -18,6 +18,8 @@ LOCK_FILE = STATE_DIR / "materialise.lock"
 APPLIED_FILE = STATE_DIR / "applied.json"
 # How many requests moto_server has served that the watcher did not make (see moto_server.py).
 MOTO_REQUESTS_FILE = STATE_DIR / "moto-requests"
+# The lab CA and the certificate of the TLS front for moto (labkit.tlsfront).
+TLS_DIR = STATE_DIR / "tls"
 
 # Every Docker object the lab creates carries this label; lab-down removes exactly those.
 LABEL = "railsdeploy.lab"
