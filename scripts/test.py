@@ -14,13 +14,11 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv, the integration tests that need no lab (their own moto, their own registry), lint, unit tests;
+  offline  the venv, lint, unit tests, the integration tests that need no lab (their own moto, their own registry);
   users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users).
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
-every other stage has finished, so that nothing disturbs those counts, except the stages marked `nice`: lint, the
-unit tests and the own-moto tests run at the lowest CPU priority (nice 19) with no daemon working for them, so they
-take only CPU that no other stage wants (the stages under load leave about 40% of it idle). After a failure no new
-stage starts, unless --keep-going (then only what needs the failed stage is skipped).
+every lane has finished, so that nothing disturbs those counts. After a failure no new stage starts, unless
+--keep-going (then only what needs the failed stage is skipped).
 
 Molecule scenarios converge on what the one before left (provision, then postgres, then rails); each still runs
 alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
@@ -54,8 +52,7 @@ class Stage:
     lane: str = "main"
     after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
     lab: bool = True  # needs the lab up (and so waits for it)
-    alone: bool = False  # starts when every other stage has finished, but those that are nice
-    nice: bool = False  # runs at the lowest CPU priority: only on CPU that no other stage wants
+    alone: bool = False  # starts when every lane has finished
     seconds: float | None = None
     result: str = "not run"
 
@@ -74,13 +71,12 @@ OWN_MOTO = ["tests/integration/cdn", "tests/integration/settings"]
 OWN_REGISTRY = ["tests/integration/rails_image"]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
-    # Not nice: the Docker daemon builds and the registry serves, at their own priority.
+    Stage("lint", MAKE + ["lint"], lane="offline", lab=False, after=("venv",)),
+    Stage("unit", MAKE + ["unit"], lane="offline", lab=False, after=("venv",)),
+    Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane="offline", lab=False,
+          after=("venv",)),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
-    Stage("lint", MAKE + ["lint"], lane="offline", lab=False, after=("venv",), nice=True),
-    Stage("unit", MAKE + ["unit"], lane="offline", lab=False, after=("venv",), nice=True),
-    Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane="offline", lab=False,
-          after=("venv",), nice=True),
     Stage("images", MAKE + ["images"], lab=False),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
     Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
@@ -152,13 +148,13 @@ class Run:
         log = LOGS / f"{stage.name.replace(' ', '-')}.log"
         started = time.monotonic()
         try:
-            argv = ["nice", "-n", "19", *stage.argv] if stage.nice else stage.argv  # and all it starts
             if streamed:
                 say(stage.name)
-                rc = subprocess.run(argv, cwd=REPO, env=env).returncode
+                rc = subprocess.run(stage.argv, cwd=REPO, env=env).returncode
             else:
                 with log.open("w") as out:
-                    rc = subprocess.run(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+                    rc = subprocess.run(stage.argv, cwd=REPO, env=env, stdout=out,
+                                        stderr=subprocess.STDOUT).returncode
         finally:
             stage.seconds = time.monotonic() - started
         stage.result = "passed" if rc == 0 else f"FAILED (rc {rc})"
@@ -204,18 +200,12 @@ class Run:
         for t in threads:
             t.start()
         self.lane(lanes["main"], streamed=True)
-        others = [s for s in self.stages if not (s.alone or s.nice)]
-        if not all(self.done[s.name].is_set() for s in others):
-            say("waiting for the stages beside the main lane, before the stages under load")
-        for s in others:
-            self.done[s.name].wait()
+        for t in threads:
+            if t.is_alive():
+                say("waiting for the lanes beside the main one, before the stages under load")
+            t.join()
         for stage in (s for s in self.stages if s.alone):
             self.run(stage, streamed=True)
-        if any(t.is_alive() for t in threads):
-            say("waiting for the stages at the lowest priority: " + ", ".join(
-                s.name for s in self.stages if s.nice and not self.done[s.name].is_set()))
-        for t in threads:
-            t.join()
         return not self.failed.is_set() and all(s.result == "passed" for s in self.stages)
 
 
@@ -231,8 +221,7 @@ def busy_cpu_seconds() -> float | None:
 
 def table(stages: list[Stage], wall: float) -> str:
     rows = [(s.name, f"{s.seconds:.0f}" if s.seconds is not None else "-", s.result,
-             "" if s.lane == "main" or s.seconds is None
-             else f"beside the main lane ({s.lane}{', nice 19' if s.nice else ''})") for s in stages]
+             "" if s.lane == "main" or s.seconds is None else f"beside the main lane ({s.lane})") for s in stages]
     rows.append(("total (wall clock)", f"{wall:.0f}", "", ""))
     header = ("stage", "seconds", "result", "note")
     w = [max(len(r[i]) for r in [*rows, header]) for i in range(3)]
@@ -274,7 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for s in STAGES:
             needs = [*s.after, *([LAB] if s.lab else [])]
-            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}{'nice ' if s.nice else ''}"
+            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}"
                   f"{'after ' + ', '.join(needs) if needs else ''}")
         return 0
     unknown = [n for n in args.stages if not any(s.named([n]) for s in STAGES)]
