@@ -14,11 +14,14 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv, lint, unit tests, the integration tests that need no lab (their own moto, their own registry);
-  users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users).
+  offline  the venv, the integration test of build.yml (its own moto, its own registry);
+  users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users);
+  idle     lint, unit tests, the integration tests against a moto of their own: CPU work that needs neither the
+           lab nor a daemon. They start with the stages under load and run beside them at the lowest CPU priority
+           (nice 19), on the CPU those stages leave idle (about a third: they mostly wait for deploys and drills).
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
-every lane has finished, so that nothing disturbs those counts. After a failure no new stage starts, unless
---keep-going (then only what needs the failed stage is skipped).
+every lane but `idle` has finished, so that nothing disturbs those counts. After a failure no new stage starts,
+unless --keep-going (then only what needs the failed stage is skipped).
 
 Molecule scenarios converge on what the one before left (provision, then postgres, then rails); each still runs
 alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
@@ -52,7 +55,7 @@ class Stage:
     lane: str = "main"
     after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
     lab: bool = True  # needs the lab up (and so waits for it)
-    alone: bool = False  # starts when every lane has finished
+    alone: bool = False  # starts when every lane but `idle` has finished
     seconds: float | None = None
     result: str = "not run"
 
@@ -66,14 +69,16 @@ def molecule(scenario: str, **kw) -> Stage:
     return Stage(f"molecule {scenario}", ["molecule", "test", "-s", scenario], **kw)
 
 
+# The lane beside the stages under load, at nice 19 (see the docstring).
+IDLE = "idle"
 # Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
 OWN_MOTO = ["tests/integration/cdn", "tests/integration/settings"]
 OWN_REGISTRY = ["tests/integration/rails_image"]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
-    Stage("lint", MAKE + ["lint"], lane="offline", lab=False, after=("venv",)),
-    Stage("unit", MAKE + ["unit"], lane="offline", lab=False, after=("venv",)),
-    Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane="offline", lab=False,
+    Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",)),
+    Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
+    Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
           after=("venv",)),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
@@ -148,13 +153,13 @@ class Run:
         log = LOGS / f"{stage.name.replace(' ', '-')}.log"
         started = time.monotonic()
         try:
+            argv = ["nice", "-n", "19", *stage.argv] if stage.lane == IDLE else stage.argv  # and all it starts
             if streamed:
                 say(stage.name)
-                rc = subprocess.run(stage.argv, cwd=REPO, env=env).returncode
+                rc = subprocess.run(argv, cwd=REPO, env=env).returncode
             else:
                 with log.open("w") as out:
-                    rc = subprocess.run(stage.argv, cwd=REPO, env=env, stdout=out,
-                                        stderr=subprocess.STDOUT).returncode
+                    rc = subprocess.run(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
         finally:
             stage.seconds = time.monotonic() - started
         stage.result = "passed" if rc == 0 else f"FAILED (rc {rc})"
@@ -196,7 +201,8 @@ class Run:
             if not s.alone:
                 lanes.setdefault(s.lane, []).append(s)
         threads = [threading.Thread(target=self.lane, args=(stages, False), daemon=True)
-                   for name, stages in lanes.items() if name != "main"]
+                   for name, stages in lanes.items() if name not in ("main", IDLE)]
+        idle = threading.Thread(target=self.lane, args=(lanes.get(IDLE, []), False), daemon=True)
         for t in threads:
             t.start()
         self.lane(lanes["main"], streamed=True)
@@ -204,8 +210,13 @@ class Run:
             if t.is_alive():
                 say("waiting for the lanes beside the main one, before the stages under load")
             t.join()
+        idle.start()  # beside the stages under load, on the CPU they leave idle
         for stage in (s for s in self.stages if s.alone):
             self.run(stage, streamed=True)
+        if idle.is_alive():
+            say("waiting for the idle lane (" + ", ".join(
+                s.name for s in lanes.get(IDLE, []) if not self.done[s.name].is_set()) + ")")
+        idle.join()
         return not self.failed.is_set() and all(s.result == "passed" for s in self.stages)
 
 
@@ -221,7 +232,9 @@ def busy_cpu_seconds() -> float | None:
 
 def table(stages: list[Stage], wall: float) -> str:
     rows = [(s.name, f"{s.seconds:.0f}" if s.seconds is not None else "-", s.result,
-             "" if s.lane == "main" or s.seconds is None else f"beside the main lane ({s.lane})") for s in stages]
+             "" if s.lane == "main" or s.seconds is None
+             else "beside the stages under load (idle, nice 19)" if s.lane == IDLE
+             else f"beside the main lane ({s.lane})") for s in stages]
     rows.append(("total (wall clock)", f"{wall:.0f}", "", ""))
     header = ("stage", "seconds", "result", "note")
     w = [max(len(r[i]) for r in [*rows, header]) for i in range(3)]
