@@ -448,7 +448,7 @@ def serve(host: str, port: int, endpoint_url: str) -> None:
     print("imds: stopped", flush=True)
 
 
-# --- the lab's background service (not started by `up` yet) -----------------------------------------------
+# --- the lab's background service (started by `labctl up`) -----------------------------------------------
 
 def start_imds(host: str = config.GATEWAY, port: int | None = None) -> str:
     """Start ``labctl.py imds`` in the background (pid file and log in the lab state dir) unless it runs, and

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import aws, balancer, config, images, nodes, state
+from . import aws, balancer, config, images, imds, nodes, state, tlsfront
 from .net import free_port, wait_http
 from .sh import LabError, docker, log, out, run
 
@@ -195,6 +195,10 @@ def up() -> dict:
     start_moto()
     seed_cloud(pubkey)
     ensure_network()
+    # On the lab gateway, which exists once the network does: the nodes' instance metadata service (each node
+    # DNATs 169.254.169.254:80 to it) and HTTPS in front of moto (for pgBackRest, which speaks only HTTPS to S3).
+    imds.start_imds()
+    tlsfront.start_tls_front()
     ensure_registry()
     ensure_balancer()
     for problem in sync_once():
@@ -222,6 +226,8 @@ def _kill(pid_file: Path) -> None:
 def down() -> None:
     _kill(config.STATE_DIR / WATCH_PID)
     _kill(config.STATE_DIR / MOTO_PID)
+    _kill(config.STATE_DIR / imds.IMDS_PID)
+    _kill(config.STATE_DIR / tlsfront.TLS_FRONT_PID)
     nodes.remove_all()
     for cid in out(["docker", "ps", "-aq", "--filter", f"label={config.OWNER}"]).split():
         docker("rm", "--force", cid, check=False)

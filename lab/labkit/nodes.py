@@ -166,6 +166,8 @@ def create_node(inst: Instance, name: str, pubkey: str) -> None:
         "--volume", f"{vol}:/var/lib/docker",
         "--stop-timeout", "60",
         "--env", f"LAB_SSH_PUBLIC_KEY={pubkey}",
+        # Where the node's 169.254.169.254:80 leads (lab-boot DNATs it): the lab's instance metadata service.
+        "--env", f"LAB_IMDS={config.GATEWAY}:{state.load().get('imds_port', '')}",
         config.image("node"),
     )
     log(f"instance {inst.id} ({inst.name}) is up as container {name} at {inst.ip}")

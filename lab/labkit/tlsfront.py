@@ -428,7 +428,7 @@ def wait_tls(host: str, port: int, ca_file: Path, seconds: float = 15, alive=Non
             time.sleep(0.2)
 
 
-# --- the lab's background service (not started by `up` yet) -----------------------------------------------
+# --- the lab's background service (started by `labctl up`) -----------------------------------------------
 
 def start_tls_front(host: str = config.GATEWAY, port: int | None = None) -> int:
     """Start ``labctl.py tls-front`` in the background (pid file and log in the lab state dir) unless it runs,

@@ -83,7 +83,7 @@ def connect(env: dict[str, Any], started_here: bool = False) -> Lab:
                             aws_access_key_id=labconfig.ACCESS_KEY, aws_secret_access_key=labconfig.SECRET_KEY,
                             config=boto_config)
 
-    return Lab(state=env, ec2=client("ec2"), elbv2=client("elbv2"), ssh_key=labconfig.SSH_KEY,
+    return Lab(state=env, ec2=client("ec2"), elbv2=client("elbv2"), iam=client("iam"), ssh_key=labconfig.SSH_KEY,
                started_here=started_here)
 
 
@@ -92,6 +92,7 @@ class Lab:
     state: dict[str, Any]
     ec2: Any
     elbv2: Any
+    iam: Any
     ssh_key: Path
     started_here: bool = False
     # Markers of this session's cloud objects (name prefix, ids): their materialise problems fail tests.
@@ -177,12 +178,13 @@ class Cloud:
         self.load_balancers: list[str] = []
         self.target_groups: list[str] = []
 
-    def run_instance(self, name: str, az: str = "us-west-2a") -> dict:
+    def run_instance(self, name: str, az: str = "us-west-2a", **extra) -> dict:
+        """An instance named ``name``; ``extra`` goes to RunInstances (IamInstanceProfile, MetadataOptions)."""
         assert name.startswith("itest-"), "integration test instances are named itest-…"
         inst = self.lab.ec2.run_instances(
             ImageId=self.lab.ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1,
             SubnetId=self.lab.subnets[az], KeyName=self.lab.state["key_name"],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}],
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}], **extra,
         )["Instances"][0]
         self.instances.append(inst["InstanceId"])
         self.lab.mine.add(inst["InstanceId"])

@@ -8,6 +8,9 @@ assertions poll, because the watcher may act at the same time (both passes are i
 
 from __future__ import annotations
 
+import json
+import re
+import shlex
 import subprocess
 from pathlib import Path
 
@@ -175,3 +178,61 @@ def test_volume_outlives_instances(lab: Lab, cloud: Cloud):
     lab.materialise()
     lab.wait_until(lambda: str(image) not in losetup_files() and not image.exists(), 30,
                    f"loop device and file of {vol} released")
+
+
+IMDS = "http://169.254.169.254/latest"
+# Run inside a container on the node (the test app's image has Python): the token PUT, 4 s to answer.
+TOKEN_FROM_A_CONTAINER = (
+    "import urllib.request\n"
+    "req = urllib.request.Request('http://169.254.169.254/latest/api/token', method='PUT',\n"
+    "                             headers={'X-aws-ec2-metadata-token-ttl-seconds': '60'})\n"
+    "try:\n"
+    "    print('token' if urllib.request.urlopen(req, timeout=4).read() else 'empty')\n"
+    "except OSError as exc:\n"
+    "    print('no token:', type(exc).__name__)\n"
+)
+
+
+def test_a_node_gets_its_roles_credentials_from_imdsv2_within_its_hop_limit(lab: Lab, cloud: Cloud):
+    """What pgBackRest and the AWS SDKs on an EC2 instance do: a session token, then the instance profile's role
+    credentials, from 169.254.169.254. Tokens are required (IMDSv2), and the token reply's hop limit decides
+    whether a container behind the node's Docker bridge gets one: with 1 it does not, with 2 it does."""
+    role, profile = unique("role"), unique("profile")
+    lab.iam.create_role(RoleName=role, AssumeRolePolicyDocument=(
+        '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},'
+        '"Action":"sts:AssumeRole"}]}'))
+    lab.iam.create_instance_profile(InstanceProfileName=profile)
+    lab.iam.add_role_to_instance_profile(InstanceProfileName=profile, RoleName=role)
+    try:
+        name = unique("imds")
+        inst = cloud.run_instance(name, IamInstanceProfile={"Name": profile}, MetadataOptions={
+            "HttpTokens": "required", "HttpPutResponseHopLimit": 1, "HttpEndpoint": "enabled"})
+        iid, ip = inst["InstanceId"], inst["PrivateIpAddress"]
+        wait_running(lab, iid)
+        lab.materialise()
+        wait_ssh(lab, ip, f"ssh to {name}")
+
+        # Without a token: 401 (IMDSv2 required). With one: the instance id and the role's STS credentials.
+        status = lab.ssh_ok(ip, f"curl -s -o /dev/null -w '%{{http_code}}' --max-time 5 {IMDS}/meta-data/instance-id")
+        assert status == "401", f"a GET without a token answered {status}, not 401"
+        token = f"$(curl -s --max-time 5 -X PUT -H 'X-aws-ec2-metadata-token-ttl-seconds: 60' {IMDS}/api/token)"
+        get = f"curl -s --max-time 5 -H \"X-aws-ec2-metadata-token: {token}\" {IMDS}/meta-data"
+        assert lab.ssh_ok(ip, f"{get}/instance-id").strip() == iid
+        assert lab.ssh_ok(ip, f"{get}/iam/security-credentials/").strip() == role
+        creds = json.loads(lab.ssh_ok(ip, f"{get}/iam/security-credentials/{role}"))
+        assert creds["Code"] == "Success" and creds["AccessKeyId"].startswith("ASIA"), creds
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", creds["Expiration"]), creds["Expiration"]
+
+        # A container on the node is one hop further: with hop limit 1 the token reply does not reach it.
+        lab.wait_until(lambda: lab.ssh(ip, "sudo docker info >/dev/null").returncode == 0, BOOT_TIMEOUT,
+                       f"the Docker engine inside {name}", interval=1)
+        run = (f"sudo docker run --rm --entrypoint python3 {lab.state['registry']}/testapp:1 "
+               f"-c {shlex.quote(TOKEN_FROM_A_CONTAINER)}")
+        assert lab.ssh_ok(ip, run, timeout=120).strip().startswith("no token"), "hop limit 1 reached a container"
+        lab.ec2.modify_instance_metadata_options(InstanceId=iid, HttpPutResponseHopLimit=2)
+        lab.wait_until(lambda: lab.ssh_ok(ip, run, timeout=60).strip() == "token", 30,
+                       "a container's token once the hop limit is 2", interval=1)
+    finally:
+        lab.iam.remove_role_from_instance_profile(InstanceProfileName=profile, RoleName=role)
+        lab.iam.delete_instance_profile(InstanceProfileName=profile)
+        lab.iam.delete_role(RoleName=role)
