@@ -14,8 +14,6 @@ import os
 import re
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,7 +21,7 @@ from typing import Any
 
 import boto3
 import pytest
-from labkit import aws, config, imds
+from labkit import aws, imds
 from labkit.net import free_port, wait_http
 from moto.server import ThreadedMotoServer
 
@@ -399,12 +397,9 @@ def test_one_log_line_per_request(start, node, capsys):
 # --- the service process --------------------------------------------------------------------------------------
 
 
-def test_serve_runs_until_sigterm_and_logs_each_request(moto_url, tmp_path):
+def test_serve_runs_until_sigterm_and_logs_each_request(moto_url, service_process):
     port = free_port()
-    code = f"from labkit import imds; imds.serve('127.0.0.1', {port}, {moto_url!r})"
-    env = {**os.environ, "PYTHONPATH": str(config.LAB_DIR), "RAILSDEPLOY_LAB_STATE": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = service_process(f"from labkit import imds; imds.serve('127.0.0.1', {port}, {moto_url!r})")
     try:
         wait_http(f"http://127.0.0.1:{port}/", seconds=30, alive=lambda: proc.poll() is None)
         status, body, _ = get(f"http://127.0.0.1:{port}", "/latest/meta-data/instance-id")

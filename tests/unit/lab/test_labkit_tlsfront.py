@@ -10,13 +10,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import ipaddress
-import os
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -394,12 +392,10 @@ def test_stop_ends_open_connections(files):
 # --- the service process --------------------------------------------------------------------------------------
 
 
-def test_serve_runs_until_sigterm(moto_port, tmp_path):
+def test_serve_runs_until_sigterm(moto_port, tmp_path, service_process):
     port = free_port()
-    code = f"from labkit import tlsfront; tlsfront.serve('127.0.0.1', {port}, {moto_port}, {str(tmp_path)!r})"
-    env = {**os.environ, "PYTHONPATH": str(config.LAB_DIR), "RAILSDEPLOY_LAB_STATE": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    proc = service_process(
+        f"from labkit import tlsfront; tlsfront.serve('127.0.0.1', {port}, {moto_port}, {str(tmp_path)!r})")
     try:
         tlsfront.wait_tls("127.0.0.1", port, tmp_path / tlsfront.CA_CERT, seconds=30,
                           alive=lambda: proc.poll() is None)
