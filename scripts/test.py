@@ -17,11 +17,12 @@ each stage of another lane prints its output as one block when it ends:
   offline  the venv, the integration test of build.yml (its own moto, its own registry);
   users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users);
   idle     lint, unit tests, the integration tests against a moto of their own: CPU work that needs neither the
-           lab nor a daemon. They start with the stages under load and run beside them at the lowest CPU priority
-           (nice 19), on the CPU those stages leave idle (about a third: they mostly wait for deploys and drills).
+           lab nor a daemon. They start with the rails scenario and run beside it at the lowest CPU priority
+           (nice 19), on the CPU it leaves idle while it waits for deploys.
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
-every lane but `idle` has finished, so that nothing disturbs those counts. After a failure no new stage starts,
-unless --keep-going (then only what needs the failed stage is skipped).
+every lane but `idle` has finished; the drills (`quiet`) also wait for the idle lane: nothing runs beside them, so
+that nothing disturbs their figures. After a failure no new stage starts, unless --keep-going (then only what needs
+the failed stage is skipped).
 
 Molecule scenarios converge on what the one before left (provision, then postgres, then rails); each still runs
 alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
@@ -56,6 +57,7 @@ class Stage:
     after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
     lab: bool = True  # needs the lab up (and so waits for it)
     alone: bool = False  # starts when every lane but `idle` has finished
+    quiet: bool = False  # alone, and the idle lane has finished too: nothing runs beside it
     seconds: float | None = None
     result: str = "not run"
 
@@ -92,7 +94,8 @@ STAGES = [
     molecule("postgres"),
     molecule("users", lane="users"),
     molecule("rails", alone=True),
-    Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True),
+    Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True,
+          quiet=True),
 ]
 NEEDED_FIRST = ("venv", "images")  # chosen whenever a chosen stage needs the lab
 
@@ -194,6 +197,12 @@ class Run:
         for stage in stages:
             self.run(stage, streamed)
 
+    def wait_idle(self, idle: threading.Thread, stages: list[Stage], why: str) -> None:
+        if idle.is_alive():
+            say(f"waiting for the idle lane {why} (" + ", ".join(
+                s.name for s in stages if not self.done[s.name].is_set()) + ")")
+        idle.join()
+
     def main(self) -> bool:
         LOGS.mkdir(parents=True, exist_ok=True)
         lanes: dict[str, list[Stage]] = {"main": []}
@@ -210,13 +219,12 @@ class Run:
             if t.is_alive():
                 say("waiting for the lanes beside the main one, before the stages under load")
             t.join()
-        idle.start()  # beside the stages under load, on the CPU they leave idle
+        idle.start()  # beside the rails scenario, on the CPU it leaves idle
         for stage in (s for s in self.stages if s.alone):
+            if stage.quiet:
+                self.wait_idle(idle, lanes.get(IDLE, []), f"before {stage.name}")
             self.run(stage, streamed=True)
-        if idle.is_alive():
-            say("waiting for the idle lane (" + ", ".join(
-                s.name for s in lanes.get(IDLE, []) if not self.done[s.name].is_set()) + ")")
-        idle.join()
+        self.wait_idle(idle, lanes.get(IDLE, []), "to finish")
         return not self.failed.is_set() and all(s.result == "passed" for s in self.stages)
 
 
@@ -233,7 +241,7 @@ def busy_cpu_seconds() -> float | None:
 def table(stages: list[Stage], wall: float) -> str:
     rows = [(s.name, f"{s.seconds:.0f}" if s.seconds is not None else "-", s.result,
              "" if s.lane == "main" or s.seconds is None
-             else "beside the stages under load (idle, nice 19)" if s.lane == IDLE
+             else "beside the rails scenario (idle, nice 19)" if s.lane == IDLE
              else f"beside the main lane ({s.lane})") for s in stages]
     rows.append(("total (wall clock)", f"{wall:.0f}", "", ""))
     header = ("stage", "seconds", "result", "note")
@@ -276,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for s in STAGES:
             needs = [*s.after, *([LAB] if s.lab else [])]
-            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}"
+            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}{'quiet ' if s.quiet else ''}"
                   f"{'after ' + ', '.join(needs) if needs else ''}")
         return 0
     unknown = [n for n in args.stages if not any(s.named([n]) for s in STAGES)]
