@@ -238,6 +238,16 @@ def busy_cpu_seconds() -> float | None:
     return (sum(ticks) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_speed() -> float:
+    """Seconds one core takes for a fixed loop. The same commands have run 20-40% slower on this kind of machine
+    from one hour to the next (a shared host): runs are comparable only with this figure beside them."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(10_000_000):
+        total += i
+    return time.perf_counter() - started
+
+
 def table(stages: list[Stage], wall: float) -> str:
     rows = [(s.name, f"{s.seconds:.0f}" if s.seconds is not None else "-", s.result,
              "" if s.lane == "main" or s.seconds is None
@@ -297,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (CI's timeout) ends the run like Ctrl-C: the lab still comes down.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
 
+    speed_before = machine_speed()
     started, cpu_started = time.monotonic(), busy_cpu_seconds()
     run = Run(chosen, keep_going=args.keep_going)
     ok = False
@@ -316,6 +327,8 @@ def main(argv: list[str] | None = None) -> int:
         cpu = busy_cpu_seconds() - cpu_started
         print(f"machine CPU busy: {cpu:.0f} s of {(os.cpu_count() or 1) * wall:.0f} s "
               f"({os.cpu_count()} cores x {wall:.0f} s)")
+    print(f"machine speed: a 10M-step Python loop took {speed_before:.2f} s before the run, {machine_speed():.2f} s "
+          "after (lower is faster; compare runs only at similar speeds)")
     print(f"\nscripts/test.py: {'passed' if ok else 'FAILED'}", flush=True)
     return 0 if ok else 1
 
