@@ -38,7 +38,6 @@ import json
 import secrets
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -49,7 +48,7 @@ from socketserver import TCPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import aws, config, state
+from . import aws, config, service, state
 from .net import free_port, wait_http
 from .sh import log
 
@@ -64,8 +63,7 @@ LOOKUP_TTL = 3.0
 RENEW_BEFORE = 15 * 60
 # An idle keep-alive connection is closed after this many seconds, so its handler thread ends.
 IDLE_TIMEOUT = 60
-IMDS_PID = "imds.pid"
-IMDS_LOG = "imds.log"
+SERVICE = "imds"  # labkit.service: imds.pid and imds.log in the lab state dir
 
 _STAMP = "%Y-%m-%dT%H:%M:%SZ"  # EC2's timestamp format; pgBackRest parses Expiration at fixed offsets
 
@@ -454,17 +452,12 @@ def start_imds(host: str = config.GATEWAY, port: int | None = None) -> str:
     """Start ``labctl.py imds`` in the background (pid file and log in the lab state dir) unless it runs, and
     record its URL in the state file. ``host`` must be an address of this machine: the lab gateway exists once
     the lab network does."""
-    from .lifecycle import _pid_alive  # lazily: lifecycle will import this module
-
-    pid_file = config.STATE_DIR / IMDS_PID
     st = state.load()
-    if _pid_alive(pid_file) and st.get("imds_url"):
+    if service.alive(service.pid_file(SERVICE)) and st.get("imds_url"):
         return st["imds_url"]
     port = port or free_port()
-    log_file = open(config.STATE_DIR / IMDS_LOG, "ab")  # the child keeps it open
-    cmd = [sys.executable, str(config.LAB_DIR / "labctl.py"), "imds", "--host", host, "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(str(proc.pid))
+    proc = service.start(SERVICE, [sys.executable, str(config.LAB_DIR / "labctl.py"), "imds", "--host", host,
+                                   "--port", str(port)])
     url = f"http://{host}:{port}"
     wait_http(url + "/", seconds=15, alive=lambda: proc.poll() is None)  # 404 for the host itself: it answers
     state.update(imds_url=url, imds_port=port)
@@ -473,9 +466,7 @@ def start_imds(host: str = config.GATEWAY, port: int | None = None) -> str:
 
 
 def stop_imds() -> None:
-    from .lifecycle import _kill
-
-    _kill(config.STATE_DIR / IMDS_PID)
+    service.stop(SERVICE)
     st = state.load()
     if "imds_url" in st:
         state.save({k: v for k, v in st.items() if k not in ("imds_url", "imds_port")})

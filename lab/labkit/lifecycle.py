@@ -2,41 +2,28 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from . import aws, balancer, config, images, imds, nodes, state, tlsfront
+from . import aws, balancer, config, images, imds, nodes, service, state, tlsfront
 from .net import free_port, wait_http
 from .sh import LabError, docker, log, out, run
 
 REGISTRY = f"{config.PREFIX}-registry"
-WATCH_PID = "watch.pid"
 CLOUD_KEYS = ("vpc_id", "subnets", "key_name", "hosted_zone_id", "domain", "ami_id")
-MOTO_PID = "moto.pid"
-def _pid_alive(pid_file: Path) -> int | None:
-    try:
-        pid = int(pid_file.read_text())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError):
-        return None
+MOTO = "moto"  # service names (labkit.service): <name>.pid and <name>.log in the state dir
+WATCH = "watch"
 
 
 def start_moto() -> str:
-    pid_file = config.STATE_DIR / MOTO_PID
     st = state.load()
-    if _pid_alive(pid_file) and st.get("endpoint_url"):
+    if service.alive(service.pid_file(MOTO)) and st.get("endpoint_url"):
         return st["endpoint_url"]
     port = free_port()
-    log_file = open(config.STATE_DIR / "moto.log", "ab")
-    cmd = [sys.executable, str(config.LAB_DIR / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)]
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(str(proc.pid))
+    service.start(MOTO, [sys.executable, str(config.LAB_DIR / "moto_server.py"), "-H", "127.0.0.1", "-p", str(port)])
     url = f"http://127.0.0.1:{port}"
     wait_http(url + "/moto-api/")
     # A new moto holds nothing: forget the cloud the state file remembers from an earlier one.
@@ -49,7 +36,7 @@ def start_moto() -> str:
 def is_up() -> bool:
     """This checkout's lab is up: its moto runs and answers (what `up` would otherwise start)."""
     url = state.load().get("endpoint_url")
-    if not url or not _pid_alive(config.STATE_DIR / MOTO_PID):
+    if not url or not service.alive(service.pid_file(MOTO)):
         return False
     try:
         wait_http(url + "/moto-api/", seconds=3)
@@ -148,13 +135,8 @@ def ensure_balancer() -> int:
 
 
 def start_watcher() -> None:
-    pid_file = config.STATE_DIR / WATCH_PID
-    if _pid_alive(pid_file):
-        return
-    log_file = open(config.STATE_DIR / "watch.log", "ab")
-    proc = subprocess.Popen([sys.executable, str(config.LAB_DIR / "labctl.py"), "watch"],
-                            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(str(proc.pid))
+    if not service.alive(service.pid_file(WATCH)):
+        service.start(WATCH, [sys.executable, str(config.LAB_DIR / "labctl.py"), "watch"])
 
 
 def other_labs() -> dict[str, list[str]]:
@@ -172,7 +154,7 @@ def other_labs() -> dict[str, list[str]]:
 def clear_stale_labs() -> None:
     """Refuse to start beside a live lab of another checkout; remove what dead ones left."""
     for owner, cids in other_labs().items():
-        if owner and _pid_alive(Path(owner) / MOTO_PID):
+        if owner and service.alive(Path(owner) / f"{MOTO}.pid"):
             raise LabError(f"another lab is running on this machine (state in {owner}): "
                            "run `make lab-down` in that checkout first")
         for cid in cids:
@@ -207,27 +189,9 @@ def up() -> dict:
     return state.load()
 
 
-def _kill(pid_file: Path) -> None:
-    pid = _pid_alive(pid_file)
-    if pid:
-        try:
-            os.killpg(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        for _ in range(50):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-    pid_file.unlink(missing_ok=True)
-
-
 def down() -> None:
-    _kill(config.STATE_DIR / WATCH_PID)
-    _kill(config.STATE_DIR / MOTO_PID)
-    _kill(config.STATE_DIR / imds.IMDS_PID)
-    _kill(config.STATE_DIR / tlsfront.TLS_FRONT_PID)
+    for name in (WATCH, MOTO, imds.SERVICE, tlsfront.SERVICE):
+        service.stop(name)
     nodes.remove_all()
     for cid in out(["docker", "ps", "-aq", "--filter", f"label={config.OWNER}"]).split():
         docker("rm", "--force", cid, check=False)

@@ -29,7 +29,6 @@ import os
 import signal
 import socket
 import ssl
-import subprocess
 import sys
 import threading
 import time
@@ -42,7 +41,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from . import config, state
+from . import config, service, state
 from .net import free_port
 from .sh import LabError, log
 
@@ -57,8 +56,7 @@ RENEW_DAYS = 7
 CHUNK = 64 * 1024
 CONNECT_TIMEOUT = 10.0
 HANDSHAKE_TIMEOUT = 10.0
-TLS_FRONT_PID = "tls-front.pid"
-TLS_FRONT_LOG = "tls-front.log"
+SERVICE = "tls-front"  # labkit.service: tls-front.pid and tls-front.log in the lab state dir
 
 
 class TlsFiles(NamedTuple):
@@ -433,18 +431,13 @@ def wait_tls(host: str, port: int, ca_file: Path, seconds: float = 15, alive=Non
 def start_tls_front(host: str = config.GATEWAY, port: int | None = None) -> int:
     """Start ``labctl.py tls-front`` in the background (pid file and log in the lab state dir) unless it runs,
     and record its port and the CA certificate's path in the state file."""
-    from .lifecycle import _pid_alive  # lazily: lifecycle will import this module
-
-    pid_file = config.STATE_DIR / TLS_FRONT_PID
     st = state.load()
-    if _pid_alive(pid_file) and st.get("tls_front_port"):
+    if service.alive(service.pid_file(SERVICE)) and st.get("tls_front_port"):
         return st["tls_front_port"]
     files = ensure_ca(config.TLS_DIR)  # made here, so a failure shows in this process and not only in the log
     port = port or free_port()
-    log_file = open(config.STATE_DIR / TLS_FRONT_LOG, "ab")  # the child keeps it open
-    cmd = [sys.executable, str(config.LAB_DIR / "labctl.py"), "tls-front", "--host", host, "--port", str(port)]
-    proc = subprocess.Popen(cmd, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
-    pid_file.write_text(str(proc.pid))
+    proc = service.start(SERVICE, [sys.executable, str(config.LAB_DIR / "labctl.py"), "tls-front", "--host", host,
+                                   "--port", str(port)])
     wait_tls(host, port, files.ca_cert, alive=lambda: proc.poll() is None)
     state.update(tls_front_port=port, tls_front=f"{host}:{port}", lab_ca=str(files.ca_cert))
     log(f"TLS front for moto answers at https://{host}:{port} (CA {files.ca_cert})")
@@ -452,9 +445,7 @@ def start_tls_front(host: str = config.GATEWAY, port: int | None = None) -> int:
 
 
 def stop_tls_front() -> None:
-    from .lifecycle import _kill
-
-    _kill(config.STATE_DIR / TLS_FRONT_PID)
+    service.stop(SERVICE)
     st = state.load()
     keys = ("tls_front_port", "tls_front", "lab_ca")
     if any(k in st for k in keys):
