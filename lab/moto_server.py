@@ -79,6 +79,31 @@ def _registered_targets_wait_for_health_checks() -> None:
     elbv2.FakeTargetGroup.health_for = health_for
 
 
+def _statements_apply_only_when_their_conditions_hold() -> None:
+    # In AWS a condition on a key the request does not carry is false (unless its operator ends in IfExists,
+    # or is Null), and a statement whose conditions are false does not apply: it neither allows nor denies.
+    # moto knows few keys (never aws:SecureTransport or s3:prefix) and counts a condition it cannot evaluate as
+    # true. So the backup bucket's "deny every request without TLS" statement denied every object request (moto
+    # checks a bucket's policy on object requests even with IAM enforcement off). Here, as in AWS, a statement
+    # with a condition on a key the request lacks does not apply. (The lab therefore cannot show the TLS-only
+    # policy at work, nor a ListBucket limited to a prefix: README, "What the lab cannot show".)
+    from moto.iam import access_control
+
+    original = access_control.IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self: Any, action: str, resource: str = "*", principal: str | None = None,
+                            incoming_condition_values: dict[str, str] | None = None) -> Any:
+        known = incoming_condition_values or {}
+        for operator, keys in (self._statement.get("Condition") or {}).items():
+            if operator.endswith("IfExists") or operator == "Null":
+                continue
+            if any(key not in known for key in keys):
+                return access_control.PermissionResult.NEUTRAL
+        return original(self, action, resource, principal, incoming_condition_values)
+
+    access_control.IAMPolicyStatement.is_action_permitted = is_action_permitted
+
+
 def _requests_are_counted() -> None:
     # Not a fidelity fix: it tells the lab's watcher (labctl watch) that the cloud may have changed. Every
     # request the watcher did not make itself increments a counter in config.MOTO_REQUESTS_FILE; the watcher
@@ -109,6 +134,7 @@ def _requests_are_counted() -> None:
 _volumes_have_every_field()
 _origins_keep_origin_access_control()
 _registered_targets_wait_for_health_checks()
+_statements_apply_only_when_their_conditions_hold()
 _requests_are_counted()
 
 if __name__ == "__main__":

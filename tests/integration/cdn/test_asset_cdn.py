@@ -24,7 +24,7 @@ from lablib.playbooks import JsonRun
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 PLAYBOOK = HERE / "asset_cdn.yml"
-INVENTORY = HERE / "inventory.yml"
+INVENTORY = HERE.parent / "localhost.yml"
 REGION = "us-west-2"
 BUCKET = "itest-railsdeploy-assets"
 PREFIX = "production/assets"

@@ -43,6 +43,12 @@ CASES = [
     ("health-interval-too-short", {"railsdeploy_lb_health_check_interval": 1}, "railsdeploy_lb_health_check_interval",
      "outside 5-300"),
     ("no-key-pair", {"railsdeploy_key_name": ""}, "railsdeploy_key_name", "is not set; it is required"),
+    ("backups-in-the-asset-bucket", {"railsdeploy_backup_bucket": "shop-production-assets"},
+     "railsdeploy_backup_bucket", "backups need a bucket of their own"),
+    ("archive-timeout-of-a-day", {"railsdeploy_postgres_archive_timeout": 86400},
+     "railsdeploy_postgres_archive_timeout", "outside 10-3600"),
+    ("backup-schedule-in-words", {"railsdeploy_postgres_backup_schedule": {"hour": "3am"}},
+     "railsdeploy_postgres_backup_schedule", "is not a schedule"),
 ]
 
 
