@@ -32,6 +32,7 @@ def provision(env_name: str, count: int, endpoint: str) -> tuple[float, int, str
             "-e", f"railsdeploy_rails_name_prefix={env_name}-rails",
             "-e", f"railsdeploy_postgres_node={env_name}-pg",
             "-e", f"railsdeploy_assets_bucket=railsdeploy-{env_name}-assets",
+            "-e", f"railsdeploy_backup_bucket=railsdeploy-{env_name}-backups",
         ]
         started = time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
@@ -62,7 +63,8 @@ def destroy(env_name: str, count: int) -> None:
     subprocess.run(
         ["ansible-playbook", "playbooks/destroy.yml", "-e", f"railsdeploy_environment={env_name}",
          "-e", f"railsdeploy_rails_name_prefix={env_name}-rails", "-e", f"railsdeploy_postgres_node={env_name}-pg",
-         "-e", f"railsdeploy_assets_bucket=railsdeploy-{env_name}-assets", "-e", f"nodes={','.join(nodes)}",
+         "-e", f"railsdeploy_assets_bucket=railsdeploy-{env_name}-assets",
+         "-e", f"railsdeploy_backup_bucket=railsdeploy-{env_name}-backups", "-e", f"nodes={','.join(nodes)}",
          "-e", f"confirm_destroy_primary={env_name}-pg", "-e", "purge_data_volumes=true"],
         cwd=REPO, capture_output=True, text=True, check=True)
 

@@ -74,7 +74,7 @@ def molecule(scenario: str, **kw) -> Stage:
 # The lane beside the stages under load, at nice 19 (see the docstring).
 IDLE = "idle"
 # Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
-OWN_MOTO = ["tests/integration/cdn", "tests/integration/settings"]
+OWN_MOTO = ["tests/integration/cdn", "tests/integration/settings", "tests/integration/backups"]
 OWN_REGISTRY = ["tests/integration/rails_image"]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),

@@ -353,6 +353,35 @@ class System:
         return int(self.sql(f"SELECT count(*) FROM notes WHERE text LIKE '{marker} %'"))
 
 
+class Writer:
+    """Rows committed one at a time into ``table`` on the primary, every ``interval`` seconds, until stopped (or the
+    table is gone): ``acked`` maps each row's number to the time its commit was acknowledged, read on this machine
+    as psql reported it. A row acknowledged before a time was committed before it."""
+
+    def __init__(self, system: System, table: str, interval: float = 0.1):
+        self.acked: dict[int, float] = {}
+        loop = (f"i=0; while :; do i=$((i+1)); psql -X -tA -v ON_ERROR_STOP=1 -U {PG_USER} -d {PG_DB} "
+                f"-c \"INSERT INTO {table} (n) VALUES ($i) RETURNING n\" || exit 0; sleep {interval}; done")
+        cmd = system.lab.ssh_argv(system.primary().ip, f"sudo docker exec {PG_CONTAINER} sh -c {shell_quote(loop)}")
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        for line in self.proc.stdout:
+            if line.strip().isdigit():
+                self.acked[int(line)] = time.time()
+
+    def before(self, moment: float) -> set[int]:
+        return {n for n, at in list(self.acked.items()) if at < moment}
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=10)
+        self.thread.join(timeout=10)
+
+
 def boto_client(lab: Lab, service: str):
     return boto3.client(service, endpoint_url=lab.state["endpoint_url"], region_name=lab.region,
                         aws_access_key_id=labconfig.ACCESS_KEY, aws_secret_access_key=labconfig.SECRET_KEY)

@@ -7,6 +7,7 @@ lost, a release keeps serving - and reports its figures in one line. `make drill
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 import subprocess
@@ -14,11 +15,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import yaml
 from drillkit import (
     REPO,
     Background,
     DrillFailed,
     System,
+    Writer,
     load,
     playbook,
     playbook_ok,
@@ -339,6 +342,17 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
                        "-e", f"rails_image_registry_url={registry}", "-e", "rails_image_registry_username=drill",
                        "-e", "rails_image_registry_password=wrong-password"], [registry, "401"], {}),
         ("site.yml", [], ["rails_app_release is not set"], {}),
+        ("backup_postgres.yml", ["-e", "backup_type=weekly"], ["weekly"], {}),
+        ("restore_postgres.yml", [], ["restore_target_time is not set"], {}),
+        ("restore_postgres.yml", ["-e", "restore_target_time=yesterday", "-e", "confirm_restore=lab"],
+         ["'yesterday' is not a time in ISO 8601 UTC"], {}),
+        ("restore_postgres.yml", ["-e", "restore_target_time=2999-01-01T00:00:00Z", "-e", "confirm_restore=lab"],
+         ["2999-01-01T00:00:00Z is in the future"], {}),
+        ("restore_postgres.yml", ["-e", "restore_target_time=latest"], ["-e confirm_restore=lab"], {}),
+        ("restore_postgres.yml", ["-e", "restore_target_time=2000-01-01T00:00:00Z", "-e", "confirm_restore=lab"],
+         ["is before the oldest time a restore can reach"], {}),
+        ("restore_postgres.yml", ["-e", "restore_target_time=20000101-000000F", "-e", "confirm_restore=lab"],
+         ["There is no backup 20000101-000000F"], {}),
     ]
 
 
@@ -363,9 +377,10 @@ def _refusal(output: str) -> str:
     return text.replace(str(REPO) + "/", "").strip()[:300]
 
 
-# Playbooks that take the deploy lock (deploy_postgres.yml ends with a deploy_rails.yml pass): their cases run one
+# Playbooks that take the deploy lock (deploy_postgres.yml ends with a deploy_rails.yml pass; restore_postgres.yml
+# holds it while it checks the repository): their cases run one
 # after another, beside the others, so that no case is refused by another's lock instead of its own bad input.
-LOCKING = {"deploy_rails.yml", "seed.yml", "deploy_postgres.yml", "site.yml"}
+LOCKING = {"deploy_rails.yml", "seed.yml", "deploy_postgres.yml", "site.yml", "restore_postgres.yml"}
 
 
 @pytest.mark.drill(8, "Bad input for every playbook: a refusal naming the cause, nothing a user has changed")
@@ -377,6 +392,10 @@ def test_bad_input_sweep(system: System, report, tmp_path):
     with refusing_registry() as registry:
         cases = _bad_input_cases(system, registry, str(lab_dir))
         lanes = [[c for c in cases if c[0] in LOCKING], [c for c in cases if c[0] not in LOCKING]]
+        # A steady system first: every rails node a healthy target (a node may still be joining after a deploy).
+        tg = system.target_group_arn()
+        wait_for(lambda: system.healthy_targets(tg) == {n.instance_id for n in system.rails().values()}, 120,
+                 "every rails node to be a healthy target before the sweep")
         before = system.fingerprint()
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=len(lanes)) as pool:
@@ -403,3 +422,99 @@ def test_bad_input_sweep(system: System, report, tmp_path):
            nothing_changed=len(cases) if not changed else 0, sweep_s=_s(sweep_s))
     report.details(("Playbook", "Input", "Refusal", "Nothing changed"), rows)
     assert not problems, "bad input not refused cleanly:\n" + "\n".join(problems)
+
+
+def _iso(moment: float) -> str:
+    return datetime.datetime.fromtimestamp(moment, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+@pytest.mark.drill(9, "The bad migration: a table dropped at T under writes; restore_postgres.yml to T brings back "
+                      "every row committed before T")
+def test_bad_migration_restored_to_a_point_in_time(system: System, report):
+    table = f"drill9_orders_{int(time.time())}"
+    system.sql(f"CREATE TABLE {table} (n integer PRIMARY KEY)")
+    volume = system.data_volume(system.primary().name)
+
+    with load(system.balancer_url + "/up") as result:
+        writer = Writer(system, table)
+        wait_for(lambda: len(writer.acked) >= 30, 60, "30 rows written one commit at a time")
+        target = time.time()
+        # More commits after T, then the "migration" drops the table; the writer stops with it.
+        wait_for(lambda: writer.acked and max(writer.acked.values()) > target + 1.0, 30, "rows committed after T")
+        system.sql(f"DROP TABLE {table}")
+        dropped = time.time()
+        writer.stop()
+        before = writer.before(target)
+        restore = playbook_ok("restore_postgres.yml", "-e", f"restore_target_time={_iso(target)}",
+                              "-e", "confirm_restore=lab", what=f"restore_postgres.yml to {_iso(target)}")
+        back = system.wait_served(timeout=180)
+
+    restored = {int(n) for n in system.sql(f"SELECT n FROM {table}").split()}
+    lost = before - restored
+    after_target = {n for n, at in writer.acked.items() if at > target + 0.5}
+    replaced = system.lab.ec2.describe_volumes(VolumeIds=[volume["VolumeId"]])["Volumes"][0]
+    tags = {t["Key"]: t["Value"] for t in replaced.get("Tags", [])}
+    assert not lost, f"{len(lost)} rows committed before T are missing after the restore: {sorted(lost)[:20]}"
+    assert not restored & after_target, f"rows committed well after T came back: {sorted(restored & after_target)[:20]}"
+    assert replaced["State"] == "available" and "railsdeploy:replaced-at" in tags, (
+        f"the replaced volume {volume['VolumeId']} is {replaced['State']}, tags {tags}: it must be detached and kept")
+    assert system.data_volume(system.primary().name)["VolumeId"] != volume["VolumeId"]
+    recovered = re.search(r"last transaction recovered committed at (.+?), from backup (\S+?)\.",
+                          " ".join(restore.output.split()))
+    report(requests=result.total, failed=result.failed, restore_s=_s(restore.seconds),
+           outage_s=_outage(result, dropped), served_after_restore_s=_s(back), rows_before_T=len(before),
+           rows_restored=len(restored), lost=len(lost), rows_after_T_absent=f"{len(after_target)}/{len(after_target)}",
+           recovered_to=recovered.group(1) if recovered else "?", from_backup=recovered.group(2) if recovered else "?",
+           kept_volume=volume["VolumeId"])
+
+
+# The lab's railsdeploy_postgres_archive_timeout; archive-push then takes about a second more (PUSH_S).
+ARCHIVE_TIMEOUT = int(yaml.safe_load((REPO / "inventories/lab/group_vars/all/main.yml").read_text())[
+    "railsdeploy_postgres_archive_timeout"])
+PUSH_S = 5
+
+
+@pytest.mark.drill(10, "The volume is gone: the primary destroyed with its data volume (final snapshot); "
+                       "provision.yml and restore_postgres.yml latest bring the system back")
+def test_lost_volume_restored_from_the_archive(system: System, report):
+    primary = system.primary()
+    volume = system.data_volume(primary.name)
+    table = f"drill10_orders_{int(time.time())}"
+    system.sql(f"CREATE TABLE {table} (n integer PRIMARY KEY)")
+
+    with load(system.balancer_url + "/up") as result:
+        writer = Writer(system, table)
+        started = time.time()
+        wait_for(lambda: writer.acked and min(writer.acked.values()) < time.time() - ARCHIVE_TIMEOUT - PUSH_S - 10,
+                 ARCHIVE_TIMEOUT + 120, f"rows written for {ARCHIVE_TIMEOUT + PUSH_S + 10} s, one commit at a time")
+        lost_at = time.time()
+        destroy = playbook_ok("destroy.yml", "-e", f"nodes={primary.name}", "-e",
+                              f"confirm_destroy_primary={primary.name}", "-e", "purge_data_volumes=true",
+                              what=f"destroy.yml with its data volume, {primary.name}")
+        writer.stop()
+        system.materialise()
+        provision = playbook_ok("provision.yml", what="provision.yml replacing the primary (a new, empty volume)")
+        restore = playbook_ok("restore_postgres.yml", "-e", "restore_target_time=latest", "-e", "confirm_restore=lab",
+                              what="restore_postgres.yml latest on the new primary")
+        back = system.wait_served(timeout=180)
+
+    restored = {int(n) for n in system.sql(f"SELECT n FROM {table}").split()}
+    safe = writer.before(lost_at - ARCHIVE_TIMEOUT - PUSH_S)
+    missing = safe - restored
+    acked = writer.before(lost_at + 3600)
+    snapshot = re.search(r"final snapshot (snap-[0-9a-f]+)", " ".join(destroy.output.split()))
+    assert snapshot, f"destroy.yml did not name the final snapshot of {volume['VolumeId']}:\n{destroy.tail()}"
+    (snap,) = system.lab.ec2.describe_snapshots(SnapshotIds=[snapshot.group(1)])["Snapshots"]
+    assert snap["VolumeId"] == volume["VolumeId"] and snap["State"] == "completed", snap
+    gone = system.lab.ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume["VolumeId"]]}])["Volumes"]
+    assert not gone, f"the data volume {volume['VolumeId']} was not deleted"
+    assert system.primary().instance_id != primary.instance_id
+    assert safe, f"no row was committed {ARCHIVE_TIMEOUT + PUSH_S} s before the loss (writing since {started})"
+    assert not missing, (f"{len(missing)} rows committed more than {ARCHIVE_TIMEOUT} + {PUSH_S} s before the loss are "
+                         f"missing: {sorted(missing)[:20]}")
+    report(requests=result.total, failed=result.failed, destroy_s=_s(destroy.seconds),
+           provision_s=_s(provision.seconds), restore_s=_s(restore.seconds), served_after_restore_s=_s(back),
+           outage_s=_outage(result, lost_at), rows_committed=len(acked), rows_restored=len(restored & set(acked)),
+           archive_timeout_s=ARCHIVE_TIMEOUT, rows_older_than_archive_timeout_missing=f"{len(missing)}/{len(safe)}",
+           rows_in_the_last_window_lost=len(acked - restored),
+           final_snapshot=snapshot.group(1))

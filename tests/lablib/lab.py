@@ -115,11 +115,15 @@ class Lab:
     def balancer_url(self) -> str:
         return self.state["balancer_url"]
 
+    def ssh_argv(self, ip: str, command: str) -> list[str]:
+        """The ssh command line that runs ``command`` on the node at ``ip`` as the lab's login user."""
+        return ["ssh", "-i", str(self.ssh_key), "-o", "StrictHostKeyChecking=no",
+                "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
+                "-o", "LogLevel=ERROR", f"{SSH_USER}@{ip}", command]
+
     def ssh(self, ip: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
         """Run ``command`` on the node at ``ip`` as the lab's login user (exit 255: ssh itself failed)."""
-        cmd = ["ssh", "-i", str(self.ssh_key), "-o", "StrictHostKeyChecking=no",
-               "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
-               "-o", "LogLevel=ERROR", f"{SSH_USER}@{ip}", command]
+        cmd = self.ssh_argv(ip, command)
         try:
             return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as exc:

@@ -6,19 +6,10 @@ against a real Docker engine is in molecule/users (verify.yml).
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
+from lablib.scripts import load_script
 
-SCRIPT = Path(__file__).resolve().parents[4] / "roles" / "docker_host" / "files" / "railsdeploy-docker-gc"
-_loader = importlib.machinery.SourceFileLoader("railsdeploy_docker_gc", str(SCRIPT))
-_spec = importlib.util.spec_from_loader("railsdeploy_docker_gc", _loader)
-gc = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = gc  # dataclasses look their module up there
-_loader.exec_module(gc)
+gc = load_script("docker_host", "railsdeploy-docker-gc")
 
 HOUR = 3600.0
 NOW = 1_000_000.0
