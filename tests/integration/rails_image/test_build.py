@@ -142,6 +142,7 @@ def inventory(tmp_path_factory, endpoint: str, registry: Registry, source) -> Pa
         "railsdeploy_key_name": "shop-admins",
         "railsdeploy_admin_cidrs": ["203.0.113.0/24"],
         "railsdeploy_assets_bucket": BUCKET,
+        "railsdeploy_backup_bucket": "shop-production-backups",
         "railsdeploy_assets_prefix": PREFIX,
         "railsdeploy_app_image": f"{registry.address}/{REPOSITORY}",
         "rails_image_source": str(source[0]),
