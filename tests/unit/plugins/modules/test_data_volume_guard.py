@@ -1,8 +1,8 @@
 """data_volume_guard run end to end, as Ansible runs it: a separate Python process fed a JSON args file.
 
 The by-id links live in a temp dir. Where a test needs a real block device and a real mount, it uses the one
-holding this test's temp dir (the machine's own disk, read only: nothing is mounted or written), and is skipped
-where that file system has no device node (overlay or tmpfs roots in containers). One test feeds the module a
+holding this test's temp dir (the machine's own disk, read only: nothing is mounted or written); where that file
+system has no device node (overlay or tmpfs roots in containers) those tests fail, saying so, rather than skip. One test feeds the module a
 mountinfo file in process, to show a mount at a temp dir without mounting anything.
 """
 
@@ -67,8 +67,8 @@ def block_device_of(path: Path) -> tuple[str, dict[str, str]] | None:
 @pytest.fixture
 def real_disk(tmp_path: Path) -> tuple[str, dict[str, str]]:
     found = block_device_of(tmp_path)
-    if found is None:
-        pytest.skip("the file system of the temp dir has no block device node here")
+    # Not a skip: a machine where this cannot be checked must say so, not pass in silence.
+    assert found is not None, "the temp dir's file system has no block device node in /dev: run on a real disk"
     return found
 
 
@@ -78,8 +78,7 @@ def test_the_mount_point_of_the_volume_passes(tmp_path: Path, real_disk):
 
     result = run(tmp_path, path=mount["mount_point"], volume_id=VOLUME_ID, by_id_dir=str(tmp_path / "by-id"))
 
-    if result.get("reason") == "read_only":
-        pytest.skip("the temp dir's file system is mounted read-only")
+    assert result.get("reason") != "read_only", "the temp dir's file system is mounted read-only: run on a writable one"
     assert result["rc"] == 0, result
     assert result["changed"] is False
     assert result["found_by"] == "by-id"
@@ -101,8 +100,7 @@ def test_check_mode_passes_the_same(tmp_path: Path, real_disk):
         _ansible_check_mode=True,
     )
 
-    if result.get("reason") == "read_only":
-        pytest.skip("the temp dir's file system is mounted read-only")
+    assert result.get("reason") != "read_only", "the temp dir's file system is mounted read-only: run on a writable one"
     assert result["rc"] == 0, result
     assert result["changed"] is False
 
