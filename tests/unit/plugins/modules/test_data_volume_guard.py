@@ -2,8 +2,8 @@
 
 The by-id links live in a temp dir. Where a test needs a real block device and a real mount, it uses the one
 holding this test's temp dir (the machine's own disk, read only: nothing is mounted or written); where that file
-system has no device node (overlay or tmpfs roots in containers) those tests fail, saying so, rather than skip. One test feeds the module a
-mountinfo file in process, to show a mount at a temp dir without mounting anything.
+system has no device node (overlay or tmpfs roots in containers) those tests fail, saying so, rather than skip.
+One test feeds the module a mountinfo file in process, to show a mount at a temp dir without mounting anything.
 """
 
 from __future__ import annotations
