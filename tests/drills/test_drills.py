@@ -378,9 +378,18 @@ def _refusal(output: str) -> str:
 
 
 # Playbooks that take the deploy lock (deploy_postgres.yml ends with a deploy_rails.yml pass; restore_postgres.yml
-# holds it while it checks the repository): their cases run one
-# after another, beside the others, so that no case is refused by another's lock instead of its own bad input.
+# holds it while it checks the repository): their cases that get as far as the lock run one after another, beside
+# the others, so that no case is refused by another's lock instead of its own bad input. Cases refused by the first
+# play's checks of the command line (the words below), before any lock, run in a lane of their own.
 LOCKING = {"deploy_rails.yml", "seed.yml", "deploy_postgres.yml", "site.yml", "restore_postgres.yml"}
+BEFORE_THE_LOCK = ("is not set", "not a valid image tag", "is not a time", "is in the future", "-e confirm_restore=")
+
+
+def _lanes(cases: list) -> list[list]:
+    """The sweep's lanes, run side by side: cases that may take the deploy lock; those refused before it; the rest."""
+    locking = [c for c in cases if c[0] in LOCKING]
+    early = [c for c in locking if any(w in words for words in c[2] for w in BEFORE_THE_LOCK)]
+    return [[c for c in locking if c not in early], early, [c for c in cases if c[0] not in LOCKING]]
 
 
 @pytest.mark.drill(8, "Bad input for every playbook: a refusal naming the cause, nothing a user has changed")
@@ -391,7 +400,7 @@ def test_bad_input_sweep(system: System, report, tmp_path):
     problems, rows = [], []
     with refusing_registry() as registry:
         cases = _bad_input_cases(system, registry, str(lab_dir))
-        lanes = [[c for c in cases if c[0] in LOCKING], [c for c in cases if c[0] not in LOCKING]]
+        lanes = _lanes(cases)
         # A steady system first: every rails node a healthy target (a node may still be joining after a deploy).
         tg = system.target_group_arn()
         wait_for(lambda: system.healthy_targets(tg) == {n.instance_id for n in system.rails().values()}, 120,
