@@ -94,8 +94,9 @@ def render_backend(container, port, release, slot):
     return (
         "# Written by railsdeploy.aws.rails_release on every deploy: where this node's proxy sends requests.\n"
         "backend app\n"
-        f'    http-response set-header {HEADER_RELEASE} "{release_text}"\n'
-        f"    http-response set-header {HEADER_SLOT} {slot}\n"
+        # Only for the node's own requests (the deploy's health check): the public learns nothing of releases.
+        f'    http-response set-header {HEADER_RELEASE} "{release_text}" if {{ src 127.0.0.1 }}\n'
+        f"    http-response set-header {HEADER_SLOT} {slot} if {{ src 127.0.0.1 }}\n"
         f"    server {container} 127.0.0.1:{port}\n"
     )
 
@@ -142,6 +143,14 @@ class ReleaseSwap:
                 return slot
         return None
 
+    def backend_text(self):
+        """The proxy's backend file as it is, or None."""
+        try:
+            with open(self.p["proxy_backend_file"], encoding="utf-8") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return None
+
     def history(self):
         try:
             with open(self.history_file, encoding="utf-8") as handle:
@@ -187,6 +196,9 @@ class ReleaseSwap:
             and running
             and labels.get(LABEL_FINGERPRINT) == self.desired_fingerprint(image["Id"])
             and info.get("Image") == image["Id"]
+            # A backend file written by an older version of this module (its headers sent to everyone) is renewed.
+            and self.backend_text() == render_backend(self.slot_container(slot), self.slot_port(slot),
+                                                      self.p["release"], slot)
         )
         return {
             "live_slot": slot,

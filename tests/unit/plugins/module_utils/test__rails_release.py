@@ -487,6 +487,26 @@ def test_the_same_release_with_the_same_settings_changes_nothing(live: Node):
     assert live.files() == before  # no audit line either
 
 
+def test_release_headers_go_only_to_the_nodes_own_requests(live: Node):
+    backend = live.backend()
+
+    assert 'set-header X-Railsdeploy-Release "1" if { src 127.0.0.1 }' in backend
+    assert "set-header X-Railsdeploy-Slot blue if { src 127.0.0.1 }" in backend
+
+
+def test_a_backend_that_sends_the_headers_to_everyone_is_renewed_by_the_next_deploy(live: Node):
+    """A node deployed by an older version (release and slot headers on every response) gets the node-only
+    headers on its next run, even of the same release."""
+    old = live.backend().replace(" if { src 127.0.0.1 }", "")
+    (live.root / "proxy" / "backend.cfg").write_text(old)
+
+    result = live.deploy(release="1")
+
+    assert result["changed"] is True
+    assert "if { src 127.0.0.1 }" in live.backend()
+    assert live.deploy(release="1")["changed"] is False
+
+
 @pytest.mark.parametrize(
     "change",
     [
