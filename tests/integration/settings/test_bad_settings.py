@@ -30,6 +30,8 @@ CASES = [
      "0.0.0.0/1 open SSH to 2147483648 addresses"),
     ("cidr-prefix-typo", {"railsdeploy_admin_cidrs": ["203.0.113.0/24", "198.51.100.0/2"]}, "railsdeploy_admin_cidrs",
      "198.51.100.0/2 has host bits set (its network is 192.0.0.0/2"),
+    ("load-balancer-name-cut-to-32", {"railsdeploy_environment": "staging-europe-west-customers"}, "railsdeploy_lb_name",
+     "(34 characters) cannot name the load balancer"),
     ("cidr-with-host-bits", {"railsdeploy_admin_cidrs": ["203.0.113.7/24"]}, "railsdeploy_admin_cidrs",
      "203.0.113.7/24 has host bits set (its network is 203.0.113.0/24"),
     ("no-admin-cidr", {"railsdeploy_admin_cidrs": []}, "railsdeploy_admin_cidrs", "is not set; it is required"),
