@@ -33,6 +33,8 @@ def provision(env_name: str, count: int, endpoint: str) -> tuple[float, int, str
             "-e", f"railsdeploy_postgres_node={env_name}-pg",
             "-e", f"railsdeploy_assets_bucket=railsdeploy-{env_name}-assets",
             "-e", f"railsdeploy_backup_bucket=railsdeploy-{env_name}-backups",
+            # A throwaway environment: an earlier run's final snapshots must not stop a blank volume.
+            "-e", "create_data_volume=true",
         ]
         started = time.monotonic()
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)

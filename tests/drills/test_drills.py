@@ -238,6 +238,15 @@ def test_interrupted_deploy(system: System, report, tmp_path):
         assert all(words in blocked.output for words in named), (
             f"the next deploy did not name the stale lock, its holder and age, and how to release it "
             f"({[w for w in named if w not in blocked.output]} missing):\n{blocked.tail()}")
+        # A restore is refused by the same lock, before any change (the primary's data volume stays as it is).
+        volume = system.data_volume(system.primary().name)["VolumeId"]
+        blocked_restore = playbook("restore_postgres.yml", "-e", "restore_target_time=latest",
+                                   "-e", "confirm_restore=lab")
+        assert blocked_restore.rc != 0 and all(words in blocked_restore.output for words in named), (
+            f"the restore did not stop at the stale lock naming its holder "
+            f"({[w for w in named if w not in blocked_restore.output]} missing):\n{blocked_restore.tail()}")
+        assert system.data_volume(system.primary().name)["VolumeId"] == volume, (
+            "the refused restore replaced the data volume")
         unlock = playbook_ok("deploy_rails.yml", "-e", "rails_app_unlock=true", what="releasing the stale lock")
         assert HOLDER in unlock.output, f"the unlock did not name the lock it released:\n{unlock.tail()}"
         completed = playbook_ok("deploy_rails.yml", "-e", f"rails_app_release={target}",
@@ -249,7 +258,7 @@ def test_interrupted_deploy(system: System, report, tmp_path):
     assert result.failed == 0, f"{result.failed} requests failed around the interrupted deploy"
     report(requests=result.total, failed=result.failed, killed_after_s=_s(killed_after),
            serving_after_kill=" ".join(f"{k}:{v}" for k, v in serving_after_kill.items()),
-           refused_naming_lock=1, completed_deploy_s=_s(completed.seconds),
+           refused_naming_lock=1, restore_refused_naming_lock=1, completed_deploy_s=_s(completed.seconds),
            releases_seen="/".join(sorted(result.bodies())), serving_after=f"{target} on {len(serving)}/{len(nodes)}")
 
 
@@ -484,7 +493,8 @@ PUSH_S = 5
 
 
 @pytest.mark.drill(10, "The volume is gone: the primary destroyed with its data volume (final snapshot); "
-                       "provision.yml and restore_postgres.yml latest bring the system back")
+                       "provision.yml refuses a blank volume, then with -e create_data_volume=true and "
+                       "restore_postgres.yml latest brings the system back (the outage includes the refused run)")
 def test_lost_volume_restored_from_the_archive(system: System, report):
     primary = system.primary()
     volume = system.data_volume(primary.name)
@@ -502,7 +512,10 @@ def test_lost_volume_restored_from_the_archive(system: System, report):
                               what=f"destroy.yml with its data volume, {primary.name}")
         writer.stop()
         system.materialise()
-        provision = playbook_ok("provision.yml", what="provision.yml replacing the primary (a new, empty volume)")
+        # Without the flag, provisioning refuses a blank volume: the final snapshot and the backups hold the data.
+        blank_refused = playbook("provision.yml")
+        provision = playbook_ok("provision.yml", "-e", "create_data_volume=true",
+                                what="provision.yml replacing the primary (a new, empty volume)")
         restore = playbook_ok("restore_postgres.yml", "-e", "restore_target_time=latest", "-e", "confirm_restore=lab",
                               what="restore_postgres.yml latest on the new primary")
         back = system.wait_served(timeout=180)
@@ -513,6 +526,11 @@ def test_lost_volume_restored_from_the_archive(system: System, report):
     acked = writer.before(lost_at + 3600)
     snapshot = re.search(r"final snapshot (snap-[0-9a-f]+)", " ".join(destroy.output.split()))
     assert snapshot, f"destroy.yml did not name the final snapshot of {volume['VolumeId']}:\n{destroy.tail()}"
+    named = ["this environment's data is elsewhere", snapshot.group(1), "base backups in s3://",
+             "create_data_volume=true"]
+    assert blank_refused.rc != 0 and all(w in blank_refused.output for w in named), (
+        f"provision.yml without create_data_volume=true did not refuse a blank volume naming "
+        f"{[w for w in named if w not in blank_refused.output]}:\n{blank_refused.tail()}")
     (snap,) = system.lab.ec2.describe_snapshots(SnapshotIds=[snapshot.group(1)])["Snapshots"]
     assert snap["VolumeId"] == volume["VolumeId"] and snap["State"] == "completed", snap
     gone = system.lab.ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume["VolumeId"]]}])["Volumes"]
@@ -522,8 +540,9 @@ def test_lost_volume_restored_from_the_archive(system: System, report):
     assert not missing, (f"{len(missing)} rows committed more than {ARCHIVE_TIMEOUT} + {PUSH_S} s before the loss are "
                          f"missing: {sorted(missing)[:20]}")
     report(requests=result.total, failed=result.failed, destroy_s=_s(destroy.seconds),
-           provision_s=_s(provision.seconds), restore_s=_s(restore.seconds), served_after_restore_s=_s(back),
-           outage_s=_outage(result, lost_at), rows_committed=len(acked), rows_restored=len(restored & set(acked)),
-           archive_timeout_s=ARCHIVE_TIMEOUT, rows_older_than_archive_timeout_missing=f"{len(missing)}/{len(safe)}",
+           blank_volume_refused_s=_s(blank_refused.seconds), provision_s=_s(provision.seconds),
+           restore_s=_s(restore.seconds), served_after_restore_s=_s(back), outage_s=_outage(result, lost_at),
+           rows_committed=len(acked), rows_restored=len(restored & set(acked)), archive_timeout_s=ARCHIVE_TIMEOUT,
+           rows_older_than_archive_timeout_missing=f"{len(missing)}/{len(safe)}",
            rows_in_the_last_window_lost=len(acked - restored),
            final_snapshot=snapshot.group(1))
