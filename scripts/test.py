@@ -17,13 +17,12 @@ each stage of another lane prints its output as one block when it ends:
   offline  the venv, the integration test of build.yml (its own moto, its own registry);
   users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users);
   idle     lint, unit tests, the integration tests against a moto of their own: CPU work that needs neither the
-           lab nor a daemon. They start with the drills and run beside them at the lowest CPU priority (nice 19), on
-           the CPU the drills leave idle while they wait on the lab (the stages before the drills keep both cores
-           busy: work beside them only slows them down).
+           lab nor a daemon. They start with the rails scenario and run beside it at the lowest CPU priority
+           (nice 19), on the CPU it leaves idle while it waits for deploys.
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
-every lane but `idle` has finished; beside the drills (`quiet`) runs only the idle lane, which yields the CPU to
-them. After a failure no new stage starts, unless --keep-going (then only what needs the failed stage is
-skipped).
+every lane but `idle` has finished; the drills (`quiet`) also wait for the idle lane: nothing runs beside them, so
+that nothing disturbs their figures. After a failure no new stage starts, unless --keep-going (then only what needs
+the failed stage is skipped).
 
 Molecule scenarios converge on what the one before left (provision, then postgres, then rails); each still runs
 alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
@@ -58,7 +57,7 @@ class Stage:
     after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
     lab: bool = True  # needs the lab up (and so waits for it)
     alone: bool = False  # starts when every lane but `idle` has finished
-    quiet: bool = False  # alone, and only the idle lane (nice 19) beside it: it starts the idle lane
+    quiet: bool = False  # alone, and the idle lane has finished too: nothing runs beside it
     seconds: float | None = None
     result: str = "not run"
 
@@ -72,7 +71,7 @@ def molecule(scenario: str, **kw) -> Stage:
     return Stage(f"molecule {scenario}", ["molecule", "test", "-s", scenario], **kw)
 
 
-# The lane beside the drills, at nice 19 (see the docstring).
+# The lane beside the stages under load, at nice 19 (see the docstring).
 IDLE = "idle"
 # Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
 OWN_MOTO = ["tests/integration/cdn", "tests/integration/settings", "tests/integration/backups",
@@ -221,12 +220,11 @@ class Run:
             if t.is_alive():
                 say("waiting for the lanes beside the main one, before the stages under load")
             t.join()
+        idle.start()  # beside the rails scenario, on the CPU it leaves idle
         for stage in (s for s in self.stages if s.alone):
-            if stage.quiet and idle.ident is None:
-                idle.start()  # beside the drills, on the CPU they leave idle
+            if stage.quiet:
+                self.wait_idle(idle, lanes.get(IDLE, []), f"before {stage.name}")
             self.run(stage, streamed=True)
-        if idle.ident is None:  # no drills in this run
-            idle.start()
         self.wait_idle(idle, lanes.get(IDLE, []), "to finish")
         return not self.failed.is_set() and all(s.result == "passed" for s in self.stages)
 
@@ -254,7 +252,7 @@ def machine_speed() -> float:
 def table(stages: list[Stage], wall: float) -> str:
     rows = [(s.name, f"{s.seconds:.0f}" if s.seconds is not None else "-", s.result,
              "" if s.lane == "main" or s.seconds is None
-             else "beside the drills (idle, nice 19)" if s.lane == IDLE
+             else "beside the rails scenario (idle, nice 19)" if s.lane == IDLE
              else f"beside the main lane ({s.lane})") for s in stages]
     rows.append(("total (wall clock)", f"{wall:.0f}", "", ""))
     header = ("stage", "seconds", "result", "note")
