@@ -58,6 +58,14 @@ def on_primary(*argv: str, what: str) -> str:
     return out.split("(stdout) ", 1)[1].strip().replace("\\n", "\n") if "(stdout) " in out else ""
 
 
+def timed_playbook(name: str, gib: float, *argv: str) -> str:
+    """Run a playbook as a user does; print ``<name>_seconds`` and ``<name>_seconds_per_gib``; its stdout."""
+    out, seconds = run(["ansible-playbook", *argv], what=" ".join(argv))
+    figure(f"{name}_seconds", f"{seconds:.1f}")
+    figure(f"{name}_seconds_per_gib", f"{seconds / gib:.1f}")
+    return out
+
+
 def psql(sql: str, *, database: str = "postgres", what: str) -> str:
     return on_primary("docker", "exec", "-u", "postgres", "postgres", "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",
                       "-U", "rails", "-d", database, "-c", sql, what=what)
@@ -71,19 +79,16 @@ def main() -> int:
     psql(f"DROP DATABASE IF EXISTS {DATABASE}", what="dropping an old bench database")
     psql(f"CREATE DATABASE {DATABASE}", what="creating the bench database")
     try:
-        _, fill = run(["ansible", "postgres_primary", "--become", "-o", "-m", "ansible.builtin.command", "-a",
-                       json.dumps({"argv": ["docker", "exec", "-u", "postgres", "postgres", "pgbench", "-i", "-q",
-                                            "-I", "dtGvp", "-s", str(SCALE), "-U", "rails", DATABASE]})],
-                      what=f"pgbench -i -s {SCALE}")
+        started = time.monotonic()
+        on_primary("docker", "exec", "-u", "postgres", "postgres", "pgbench", "-i", "-q", "-I", "dtGvp",
+                   "-s", str(SCALE), "-U", "rails", DATABASE, what=f"pgbench -i -s {SCALE}")
+        fill = time.monotonic() - started
         size = int(psql("select sum(pg_database_size(datname)) from pg_database", what="the cluster's size"))
         gib = size / GIB
         figure("backup_db_gib", f"{gib:.2f}")
         note(f"pgbench -i -s {SCALE} took {fill:.1f} s; the cluster holds {size / 1048576:.0f} MiB")
 
-        _, seconds = run(["ansible-playbook", "playbooks/backup_postgres.yml", "-e", "backup_type=full"],
-                         what="backup_postgres.yml -e backup_type=full")
-        figure("backup_full_seconds", f"{seconds:.1f}")
-        figure("backup_full_seconds_per_gib", f"{seconds / gib:.1f}")
+        timed_playbook("backup_full", gib, "playbooks/backup_postgres.yml", "-e", "backup_type=full")
         stanza = json.loads(on_primary("docker", "exec", "-u", "postgres", "postgres", "pgbackrest", "--output=json",
                                        "info", what="pgbackrest info"))[0]
         newest = max(stanza["backup"], key=lambda b: b["timestamp"]["stop"])
@@ -91,10 +96,7 @@ def main() -> int:
         figure("backup_repository_mib", f"{newest['info']['repository']['delta'] / 1048576:.1f}")
         note(f"backup {newest['label']}: database {newest['info']['size'] / 1048576:.0f} MiB")
 
-        out, seconds = run(["ansible-playbook", "playbooks/restore_postgres.yml", "-e", "restore_verify_only=true"],
-                           what="restore_postgres.yml -e restore_verify_only=true")
-        figure("restore_seconds", f"{seconds:.1f}")
-        figure("restore_seconds_per_gib", f"{seconds / gib:.1f}")
+        out = timed_playbook("restore", gib, "playbooks/restore_postgres.yml", "-e", "restore_verify_only=true")
         found = [ln.strip() for ln in out.splitlines() if "Restore test passed" in ln]
         note(found[0] if found else "restore test: no report line found")
     finally:

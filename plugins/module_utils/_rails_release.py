@@ -131,11 +131,7 @@ class ReleaseSwap:
 
     def live_slot(self):
         """The slot the proxy's backend file names, or None (first deploy)."""
-        try:
-            with open(self.p["proxy_backend_file"], encoding="utf-8") as handle:
-                match = BACKEND_SERVER.search(handle.read())
-        except FileNotFoundError:
-            return None
+        match = BACKEND_SERVER.search(self.backend_text() or "")
         if not match:
             return None
         for slot in SLOTS:
