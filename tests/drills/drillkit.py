@@ -311,8 +311,9 @@ class System:
     def fingerprint(self) -> dict[str, Any]:
         """Everything a refused run must leave as it was: instances, volumes and their attachments, DNS records,
         healthy targets, each node's running containers (a re-created one has a new start time), the release
-        each rails node serves, the deploy lock, the rows, the asset objects. (A refused deploy_postgres.yml may
-        add a pre-deploy snapshot: an addition, not a change to anything a user has.)"""
+        each rails node serves, the deploy lock, the running server's archive configuration, the rows, the asset
+        objects. (A refused deploy_postgres.yml may add a pre-deploy snapshot: an addition, not a change to anything
+        a user has.)"""
         ec2, lab = self.lab.ec2, self.lab
         all_nodes = self.nodes(states=("pending", "running", "stopping", "stopped"))
         volumes = sorted((v["VolumeId"], v["State"], tuple(sorted(a["InstanceId"] for a in v.get("Attachments", []))))
@@ -334,6 +335,7 @@ class System:
             "containers": {n.name: self.running_containers(n) for n in all_nodes.values() if n.state == "running"},
             "serving": {n.name: self.serving(n) for n in self.rails().values()},
             "deploy_lock": self.ssh(primary, f"sudo test -e {DEPLOY_LOCK} && echo held || echo free").strip(),
+            "archive_config": self.ssh(primary, "sudo sha256sum /etc/pgbackrest/pgbackrest.conf").split()[0],
             "rows": self.sql("SELECT count(*) FROM notes"),
             "assets": objects,
         }

@@ -36,21 +36,29 @@ def test_retention_keeps_the_window_and_the_newest_older_full_never_below_the_fl
 class FakeContainer:
     """pgBackRest's info/backup/expire and PostgreSQL's pg_stat_archiver, as `docker exec` would answer."""
 
-    def __init__(self, backups: list[dict], archiver: dict, backup_fails: bool = False, running: bool = True) -> None:
+    def __init__(self, backups: list[dict], archiver: dict, backup_fails: bool = False, running: bool = True,
+                 read_with: str = "") -> None:
         self.backups, self.archiver, self.backup_fails, self.is_running = backups, archiver, backup_fails, running
+        # The server's container mounts /etc/pgbackrest; reads through a one-off container use read_with.
+        self.read_with = read_with or "/etc/pgbackrest"
         self.calls: list[list[str]] = []
+        self.one_off_calls: list[list[str]] = []
 
     def run(self, argv, capture_output, text, check):
         if argv[:2] == ["docker", "inspect"]:
-            return _proc(0, "true\n") if self.is_running else _proc(1, "", "Error: No such object: postgres")
-        if self.is_running:
+            if not self.is_running:
+                return _proc(1, "", "Error: No such object: postgres")
+            return _proc(0, "/etc/pgbackrest\n" if ".Mounts" in argv[3] else "true\n")
+        if argv[:2] == ["docker", "exec"]:
+            assert self.is_running, argv
             assert argv[:5] == ["docker", "exec", "-u", "postgres", "postgres"], argv
             inner = argv[5:]
         else:
             assert argv[:5] == ["docker", "run", "--rm", "--user", "postgres"], argv
-            assert argv[5:8] == ["--mount", "type=bind,source=/etc/pgbackrest,target=/etc/pgbackrest,readonly",
+            assert argv[5:8] == ["--mount", f"type=bind,source={self.read_with},target=/etc/pgbackrest,readonly",
                                  "registry.example/postgres:15"], argv
             inner = argv[8:]
+            self.one_off_calls.append(inner)
         self.calls.append(inner)
         if inner[0] == "sh":
             return _proc(0, json.dumps({**self.archiver, "now": NOW}))
@@ -155,3 +163,25 @@ def test_without_the_container_the_repository_is_read_through_a_one_off_containe
     assert rc == 0, out
     assert out["status"]["server_answers"] is False and out["status"]["backup_labels"] == ["F1"]
     assert not any(call[0] == "sh" for call in fake.calls), "psql was called without a server"
+
+
+def test_another_configuration_than_the_servers_reads_the_repository_through_a_one_off_container(monkeypatch, capsys):
+    """A restore reads the repository with its own settings (another bucket or prefix) before it changes anything:
+    not through the running server, whose configuration is what it archives with."""
+    fake = FakeContainer([_backup("F1", 2)], ARCHIVED, read_with="/etc/pgbackrest-restore")
+    rc, out = _run(monkeypatch, capsys, fake, "status", "--stanza", "s", "--image", "registry.example/postgres:15",
+                   "--config-dir", "/etc/pgbackrest-restore")
+    assert rc == 0, out
+    assert out["status"]["backup_labels"] == ["F1"]
+    assert [call[2:] for call in fake.one_off_calls] == [["--output=json", "info"]]
+    # The server still answers for its archive (pg_stat_archiver), through its own container.
+    assert out["status"]["server_answers"] is True
+
+
+def test_the_servers_own_configuration_reads_through_the_server(monkeypatch, capsys):
+    fake = FakeContainer([_backup("F1", 2)], ARCHIVED, read_with="/nowhere")
+    rc, out = _run(monkeypatch, capsys, fake, "status", "--stanza", "s", "--image", "registry.example/postgres:15",
+                   "--config-dir", "/etc/pgbackrest")
+    assert rc == 0, out
+    assert out["status"]["backup_labels"] == ["F1"]
+    assert fake.one_off_calls == []
