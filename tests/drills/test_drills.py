@@ -247,6 +247,15 @@ def test_interrupted_deploy(system: System, report, tmp_path):
             f"({[w for w in named if w not in blocked_restore.output]} missing):\n{blocked_restore.tail()}")
         assert system.data_volume(system.primary().name)["VolumeId"] == volume, (
             "the refused restore replaced the data volume")
+        # So are a deploy of PostgreSQL (which would restart it under the migrations) and a seed, before any change.
+        postgres_started = system.running_containers(system.primary())
+        for name, args in (("deploy_postgres.yml", []), ("seed.yml", ["-e", f"rails_app_release={target}"])):
+            blocked_other = playbook(name, *args)
+            assert blocked_other.rc != 0 and all(words in blocked_other.output for words in named), (
+                f"{name} did not stop at the stale lock naming its holder "
+                f"({[w for w in named if w not in blocked_other.output]} missing):\n{blocked_other.tail()}")
+        assert system.running_containers(system.primary()) == postgres_started, (
+            "a playbook refused by the lock restarted PostgreSQL")
         unlock = playbook_ok("deploy_rails.yml", "-e", "rails_app_unlock=true", what="releasing the stale lock")
         assert HOLDER in unlock.output, f"the unlock did not name the lock it released:\n{unlock.tail()}"
         completed = playbook_ok("deploy_rails.yml", "-e", f"rails_app_release={target}",
@@ -258,7 +267,8 @@ def test_interrupted_deploy(system: System, report, tmp_path):
     assert result.failed == 0, f"{result.failed} requests failed around the interrupted deploy"
     report(requests=result.total, failed=result.failed, killed_after_s=_s(killed_after),
            serving_after_kill=" ".join(f"{k}:{v}" for k, v in serving_after_kill.items()),
-           refused_naming_lock=1, restore_refused_naming_lock=1, completed_deploy_s=_s(completed.seconds),
+           refused_naming_lock=1, restore_refused_naming_lock=1, postgres_and_seed_refused_naming_lock=2,
+           completed_deploy_s=_s(completed.seconds),
            releases_seen="/".join(sorted(result.bodies())), serving_after=f"{target} on {len(serving)}/{len(nodes)}")
 
 
@@ -317,7 +327,7 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
     """(playbook, arguments, words the refusal must contain, extra environment) - for every playbook: wrong or
     missing variables, unknown hosts in --limit, a wrong image tag, a registry that refuses login, an
     unreachable AWS endpoint (for the modules, and for the inventory)."""
-    lab_registry = system.lab.state["registry"]
+    railsdeploy_registry = system.lab.state["registry"]
     release = system.serving(list(system.rails().values())[0])
     unreachable_inventory = {"RAILSDEPLOY_LAB_DIR": lab_dir}
     return [
@@ -333,7 +343,7 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
          ["eve"], {}),
         ("users.yml", ["--limit", "rails9999"], ["rails9999", "no hosts"], {}),
         ("deploy_postgres.yml", ["-e", "railsdeploy_postgres_password="], ["railsdeploy_postgres_password"], {}),
-        ("deploy_postgres.yml", ["-e", f"railsdeploy_postgres_image={lab_registry}/postgres:no-such-tag"],
+        ("deploy_postgres.yml", ["-e", f"railsdeploy_postgres_image={railsdeploy_registry}/postgres:no-such-tag"],
          ["postgres:no-such-tag"], {}),
         ("deploy_postgres.yml", ["-e", f"aws_endpoint_url={UNREACHABLE}"], [UNREACHABLE], {}),
         ("seed.yml", [], ["rails_app_release is not set"], {}),
@@ -362,6 +372,16 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
          ["is before the oldest time a restore can reach"], {}),
         ("restore_postgres.yml", ["-e", "restore_target_time=20000101-000000F", "-e", "confirm_restore=lab"],
          ["There is no backup 20000101-000000F"], {}),
+        # A missing bucket is refused by the controller before any change; an empty repository (no backup: the
+        # archive never worked there) after the lock, without rewriting the running server's archive configuration.
+        ("deploy_postgres.yml", ["-e", "railsdeploy_backup_bucket=lab-no-such-backups"],
+         ["s3://lab-no-such-backups does not exist"], {}),
+        ("restore_postgres.yml", ["-e", "restore_target_time=latest", "-e", "confirm_restore=lab",
+                                  "-e", "railsdeploy_backup_bucket=lab-no-such-backups"],
+         ["s3://lab-no-such-backups does not exist"], {}),
+        ("restore_postgres.yml", ["-e", "restore_target_time=latest", "-e", "confirm_restore=lab",
+                                  "-e", "railsdeploy_postgres_backup_prefix=drill8-empty"],
+         ["drill8-empty holds no backup"], {}),
     ]
 
 
@@ -391,7 +411,8 @@ def _refusal(output: str) -> str:
 # the others, so that no case is refused by another's lock instead of its own bad input. Cases refused by the first
 # play's checks of the command line (the words below), before any lock, run in a lane of their own.
 LOCKING = {"deploy_rails.yml", "seed.yml", "deploy_postgres.yml", "site.yml", "restore_postgres.yml"}
-BEFORE_THE_LOCK = ("is not set", "not a valid image tag", "is not a time", "is in the future", "-e confirm_restore=")
+BEFORE_THE_LOCK = ("is not set", "not a valid image tag", "is not a time", "is in the future", "-e confirm_restore=",
+                   "does not exist")
 
 
 def _lanes(cases: list) -> list[list]:
