@@ -118,7 +118,7 @@ def test_bucket_is_private(first_run, aws):
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
 
-def test_policy_lets_only_the_distribution_read_the_assets(first_run, aws):
+def test_policy_lets_only_the_distribution_read_the_assets_and_only_over_tls(first_run, aws):
     (dist,) = aws.distributions(CALLER_REFERENCE)
     policy = json.loads(aws.s3.get_bucket_policy(Bucket=BUCKET)["Policy"])
 
@@ -130,7 +130,15 @@ def test_policy_lets_only_the_distribution_read_the_assets(first_run, aws):
             "Action": "s3:GetObject",
             "Resource": f"arn:aws:s3:::{BUCKET}/{PREFIX}/*",
             "Condition": {"StringEquals": {"AWS:SourceArn": dist["ARN"]}},
-        }
+        },
+        {
+            "Sid": "DenyRequestsWithoutTLS",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [f"arn:aws:s3:::{BUCKET}", f"arn:aws:s3:::{BUCKET}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
     ]
 
 
