@@ -143,6 +143,7 @@ def inventory(tmp_path_factory, endpoint: str, registry: Registry, source) -> Pa
         "railsdeploy_admin_cidrs": ["203.0.113.0/24"],
         "railsdeploy_assets_bucket": BUCKET,
         "railsdeploy_backup_bucket": "shop-production-backups",
+        "railsdeploy_lb_certificate_arn": f"arn:aws:acm:{REGION}:123456789012:certificate/0a1b2c3d",
         "railsdeploy_assets_prefix": PREFIX,
         "railsdeploy_app_image": f"{registry.address}/{REPOSITORY}",
         "rails_image_source": str(source[0]),
