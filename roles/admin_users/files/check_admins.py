@@ -31,10 +31,10 @@ import struct
 import sys
 from typing import Any
 
-FIELDS = ("name", "ssh_keys", "sudo", "state")
+FIELDS = ("name", "ssh_keys", "sudo", "state", "docker")
 SUDO_VALUES = ("passwordless", "password", "none")
 STATE_VALUES = ("present", "absent")
-DEFAULTS = {"sudo": "none", "state": "present"}
+DEFAULTS = {"sudo": "none", "state": "present", "docker": False}
 
 # Login names every distribution accepts: lower case, starting with a letter, at most 32 characters.
 # No dot: sudo ignores files in /etc/sudoers.d whose name contains one (railsdeploy-<name>).
@@ -174,7 +174,7 @@ def admin_users_problems(
     for index, admin in enumerate(admins):
         label = _entry_label(index, admin)
         if not isinstance(admin, dict):
-            problems.append(f"{label}: must be a mapping with name, ssh_keys, sudo, state; got {admin!r:.60}")
+            problems.append(f"{label}: must be a mapping with name, ssh_keys, sudo, state, docker; got {admin!r:.60}")
             continue
         unknown = sorted(str(k) for k in admin if k not in FIELDS)
         if unknown:
@@ -203,6 +203,10 @@ def admin_users_problems(
         sudo = admin.get("sudo", DEFAULTS["sudo"])
         if sudo not in SUDO_VALUES:
             problems.append(f"{label}: field 'sudo' is {sudo!r}; expected one of {', '.join(SUDO_VALUES)}")
+        docker = admin.get("docker", DEFAULTS["docker"])
+        if not isinstance(docker, bool):
+            problems.append(f"{label}: field 'docker' is {docker!r}; expected true or false (true gives Docker access,"
+                            " which is root on the node)")
         if state == "absent":
             continue  # an absent admin's keys are removed with the account, whatever they are
         keys = _keys_of(admin)
@@ -267,7 +271,8 @@ def admin_users_settings_problems(
 
 
 def admin_users_normalize(admins: list[dict]) -> list[dict]:
-    """The admin list with defaults filled in: every entry has name, ssh_keys (a list), sudo and state."""
+    """The admin list with defaults filled in: every entry has name, ssh_keys (a list), sudo, state and docker
+    (whether the admin joins the docker group)."""
     result = []
     for admin in admins or []:
         keys = _keys_of(admin) or []
@@ -277,6 +282,8 @@ def admin_users_normalize(admins: list[dict]) -> list[dict]:
                 "ssh_keys": [k.strip() for k in keys] if admin.get("state", DEFAULTS["state"]) == "present" else [],
                 "sudo": admin.get("sudo", DEFAULTS["sudo"]),
                 "state": admin.get("state", DEFAULTS["state"]),
+                # Docker's socket is root: admins who may sudo have it, others only when their entry says so.
+                "docker": admin.get("sudo", DEFAULTS["sudo"]) != "none" or admin.get("docker", DEFAULTS["docker"]),
             }
         )
     return result

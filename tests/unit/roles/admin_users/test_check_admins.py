@@ -170,6 +170,7 @@ def test_an_empty_list_is_valid_but_a_missing_one_is_not():
         ([_admin(name="")], "admin entry 1: field 'name' is missing or empty"),
         ([{"ssh_keys": [ED25519]}], "admin entry 1: field 'name' is missing or empty"),
         ([_admin(sudoers="x")], "admin 'alice' (entry 1): unknown field(s) sudoers"),
+        ([_admin(docker="yes")], "admin 'alice' (entry 1): field 'docker' is 'yes'; expected true or false"),
         (["alice"], "admin entry 1: must be a mapping"),
         ({"alice": {}}, "railsdeploy_admins must be a list"),
         ([_admin(), _admin("bob")], "admin 'bob' (entry 2): field 'ssh_keys' item 1 is also a key of admin 'alice'"),
@@ -197,9 +198,18 @@ def test_normalize_fills_defaults_and_strips_keys():
         {"name": "dave", "state": "absent", "ssh_keys": {"ignored": "for an absent admin"}},
     ]
     assert check.admin_users_normalize(admins) == [
-        {"name": "carol", "ssh_keys": [ECDSA_256], "sudo": "none", "state": "present"},
-        {"name": "dave", "ssh_keys": [], "sudo": "none", "state": "absent"},
+        {"name": "carol", "ssh_keys": [ECDSA_256], "sudo": "none", "state": "present", "docker": False},
+        {"name": "dave", "ssh_keys": [], "sudo": "none", "state": "absent", "docker": False},
     ]
+
+
+@pytest.mark.parametrize(
+    ("sudo", "docker", "joins_docker"),
+    [("none", False, False), ("none", True, True), ("password", False, True), ("passwordless", False, True)],
+)
+def test_docker_access_root_equivalent_needs_sudo_or_the_explicit_field(sudo, docker, joins_docker):
+    [admin] = check.admin_users_normalize([_admin(sudo=sudo, docker=docker)])
+    assert admin["docker"] is joins_docker
 
 
 # --- settings written into sshd and sudoers files ----------------------------------------------------
@@ -251,7 +261,7 @@ def test_script_returns_the_normalised_list_when_valid():
     answer = _run({"admins": [{"name": "carol", "ssh_keys": ECDSA_256}], "reserved": ["root"], "sshd_options": {}})
     assert answer == {
         "problems": [],
-        "admins": [{"name": "carol", "ssh_keys": [ECDSA_256], "sudo": "none", "state": "present"}],
+        "admins": [{"name": "carol", "ssh_keys": [ECDSA_256], "sudo": "none", "state": "present", "docker": False}],
     }
 
 
