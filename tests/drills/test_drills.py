@@ -247,9 +247,11 @@ def test_interrupted_deploy(system: System, report, tmp_path):
             f"({[w for w in named if w not in blocked_restore.output]} missing):\n{blocked_restore.tail()}")
         assert system.data_volume(system.primary().name)["VolumeId"] == volume, (
             "the refused restore replaced the data volume")
-        # So are a deploy of PostgreSQL (which would restart it under the migrations) and a seed, before any change.
+        # So are a deploy of PostgreSQL (which would restart it under the migrations), a seed and provisioning (which
+        # changes the target group and DNS), before any change.
         postgres_started = system.running_containers(system.primary())
-        for name, args in (("deploy_postgres.yml", []), ("seed.yml", ["-e", f"rails_app_release={target}"])):
+        for name, args in (("deploy_postgres.yml", []), ("seed.yml", ["-e", f"rails_app_release={target}"]),
+                           ("provision.yml", [])):
             blocked_other = playbook(name, *args)
             assert blocked_other.rc != 0 and all(words in blocked_other.output for words in named), (
                 f"{name} did not stop at the stale lock naming its holder "
@@ -267,7 +269,7 @@ def test_interrupted_deploy(system: System, report, tmp_path):
     assert result.failed == 0, f"{result.failed} requests failed around the interrupted deploy"
     report(requests=result.total, failed=result.failed, killed_after_s=_s(killed_after),
            serving_after_kill=" ".join(f"{k}:{v}" for k, v in serving_after_kill.items()),
-           refused_naming_lock=1, restore_refused_naming_lock=1, postgres_and_seed_refused_naming_lock=2,
+           refused_naming_lock=1, restore_refused_naming_lock=1, postgres_seed_provision_refused_naming_lock=3,
            completed_deploy_s=_s(completed.seconds),
            releases_seen="/".join(sorted(result.bodies())), serving_after=f"{target} on {len(serving)}/{len(nodes)}")
 
