@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK_TIMEOUT = 1200
 PROJECT, ENVIRONMENT = "railsdeploy", "lab"  # inventories/lab/group_vars/all/main.yml
 PG_CONTAINER, PG_USER, PG_DB = "postgres", "rails", "rails_production"  # role defaults
-DEPLOY_LOCK = "/var/lib/railsdeploy/locks/deploy"  # railsdeploy.aws.deploy_lock
+DEPLOY_LOCK = "/var/lib/railsdeploy/locks/deploy_rails"  # rails_app_lock_path (railsdeploy.aws.deploy_lock)
 ASSETS_BUCKET = "railsdeploy-lab-assets"  # inventories/lab/group_vars/all/main.yml
 
 
