@@ -60,9 +60,9 @@ init_cluster() {
 	fi
 	log "initialising a new cluster in $PGDATA (superuser $POSTGRES_USER, database $POSTGRES_DB)"
 	# The password reaches initdb through a pipe (printf is a shell builtin: never in argv).
-	# eval keeps quoted words in POSTGRES_INITDB_ARGS together, like the official image.
-	local initdb='initdb --pgdata="$PGDATA" --username="$POSTGRES_USER" --auth-local=trust'
-	initdb+=' --auth-host="$POSTGRES_HOST_AUTH_METHOD"'
+	# eval keeps quoted words in POSTGRES_INITDB_ARGS together, like the official image. As there, initdb gets
+	# no --auth option of its own: the socket and 127.0.0.1 are trusted unless POSTGRES_INITDB_ARGS says otherwise.
+	local initdb='initdb --pgdata="$PGDATA" --username="$POSTGRES_USER"'
 	if [ -n "$POSTGRES_PASSWORD" ]; then
 		initdb+=' --pwfile=<(printf "%s\n" "$POSTGRES_PASSWORD")'
 	fi
