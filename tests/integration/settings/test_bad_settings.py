@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[3]
+# provision.yml's first task that calls AWS (after every check of the settings).
+FIRST_AWS_TASK = "This environment's rails nodes are known"
 INVENTORY = Path(__file__).with_name("inventory.yml")
 
 # (case id, extra vars as JSON, variable the message must name, words the message must contain)
@@ -83,8 +85,8 @@ def test_bad_setting_stops_before_any_aws_call(extra, variable, words):
     assert proc.returncode != 0, out[-3000:]
     assert variable in out, out[-3000:]
     assert words in out, out[-3000:]
-    # Nothing got as far as AWS: no task of a role that calls it ran.
-    assert "railsdeploy.aws.security_groups" not in out, out[-3000:]
+    # Nothing got as far as AWS: provision.yml's first AWS call did not run.
+    assert FIRST_AWS_TASK not in out, out[-3000:]
     assert "Connection refused" not in out and "Could not connect to the endpoint" not in out, out[-3000:]
 
 
@@ -94,5 +96,5 @@ def test_valid_settings_pass_validation_and_reach_aws():
     proc = run_provision({})
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0
-    assert "railsdeploy.aws.security_groups" in out, out[-3000:]
+    assert f"TASK [{FIRST_AWS_TASK}]" in out, out[-3000:]
     assert "Could not connect to the endpoint" in out or "Connection refused" in out, out[-3000:]
