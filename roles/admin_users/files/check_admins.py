@@ -8,7 +8,8 @@ The role runs this script once on the controller (``ansible_playbook_python``, b
 changed) with a JSON document on stdin::
 
     {"admins": [...], "reserved": [...], "min_rsa_bits": 2048,
-     "sshd_options": {...}, "sudo_defaults": [...], "fixed_sshd_options": {...}}
+     "sshd_options": {...}, "sudo_defaults": [...], "fixed_sshd_options": {...},
+     "login_keys": [...], "login_key_files": {host: ansible_ssh_private_key_file}}
 
 and reads ``{"problems": [...], "admins": [...]}`` from stdout: every problem at once (one message per
 problem, naming the admin and the field), so an operator fixes admins.yml in one go, and the list with its
@@ -28,6 +29,7 @@ import binascii
 import json
 import re
 import struct
+import subprocess
 import sys
 from typing import Any
 
@@ -270,6 +272,38 @@ def admin_users_settings_problems(
     return problems
 
 
+def login_keys_problems(login_keys: Any, key_files: dict[str, str], min_rsa_bits: int = 2048) -> list[str]:
+    """Problems of admin_users_login_keys (railsdeploy_deployer_keys), the exact keys of Ansible's login user: each
+    a valid key, and the key of every host's ansible_ssh_private_key_file among them - else Ansible's next login to
+    that host would fail, and nothing could repair it."""
+    name = "railsdeploy_deployer_keys (admin_users_login_keys)"
+    if login_keys in (None, [], ""):
+        return []
+    if not isinstance(login_keys, list):
+        return [f"{name} must be a list of public keys, got a {type(login_keys).__name__}"]
+    problems, listed = [], set()
+    for index, key in enumerate(login_keys):
+        try:
+            listed.add(parse_public_key(key, min_rsa_bits)[1])
+        except KeyProblem as exc:
+            problems.append(f"{name} item {index + 1} {exc}")
+    if problems:
+        return problems
+    if not key_files:
+        return [f"{name} replaces the keys of Ansible's login user, but no host sets ansible_ssh_private_key_file: "
+                "set it, so that the run can prove Ansible's own key stays (an SSH agent's key cannot be checked)"]
+    for path in sorted(set(key_files.values())):
+        done = subprocess.run(["ssh-keygen", "-y", "-f", path], capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            problems.append(f"cannot read the public key of {path} (an ansible_ssh_private_key_file): "
+                            f"{done.stderr.strip()[:200]}")
+            continue
+        if parse_public_key(done.stdout.strip(), min_rsa_bits)[1] not in listed:
+            problems.append(f"{name} lacks the key Ansible logs in with ({path}): the run would lock Ansible out. "
+                            f"Add its public key (ssh-keygen -y -f {path}).")
+    return problems
+
+
 def admin_users_normalize(admins: list[dict]) -> list[dict]:
     """The admin list with defaults filled in: every entry has name, ssh_keys (a list), sudo, state and docker
     (whether the admin joins the docker group)."""
@@ -295,6 +329,8 @@ def main() -> int:
         request.get("admins"), request.get("reserved", []), int(request.get("min_rsa_bits", 2048))
     ) + admin_users_settings_problems(
         request.get("sshd_options", {}), request.get("sudo_defaults", []), request.get("fixed_sshd_options", {})
+    ) + login_keys_problems(
+        request.get("login_keys"), request.get("login_key_files", {}), int(request.get("min_rsa_bits", 2048))
     )
     admins = [] if problems else admin_users_normalize(request.get("admins"))
     json.dump({"problems": problems, "admins": admins}, sys.stdout)

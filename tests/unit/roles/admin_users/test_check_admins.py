@@ -276,3 +276,40 @@ def test_script_returns_every_problem_and_no_admins_when_invalid():
     )
     assert answer["admins"] == []
     assert len(answer["problems"]) == 3, answer["problems"]
+
+
+# --- the keys of Ansible's login user (railsdeploy_deployer_keys) ---------------------------------------------
+
+
+@pytest.fixture
+def key_pair(tmp_path):
+    """A private key file (as ansible_ssh_private_key_file names one) and its public key line."""
+    path = tmp_path / "deployer"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+    return str(path), (tmp_path / "deployer.pub").read_text().strip()
+
+
+def test_no_deployer_keys_leave_the_login_user_alone():
+    assert check.login_keys_problems([], {}) == []
+
+
+def test_deployer_keys_that_hold_ansibles_own_key_pass(key_pair):
+    path, public = key_pair
+    assert check.login_keys_problems([public, ED25519], {"rails2001": path, "rails2002": path}) == []
+
+
+def test_deployer_keys_without_ansibles_own_key_are_refused_naming_the_file(key_pair):
+    path, _public = key_pair
+    [problem] = check.login_keys_problems([ED25519], {"rails2001": path, "rails2002": path})
+    assert "lacks the key Ansible logs in with" in problem and path in problem
+
+
+def test_deployer_keys_need_a_key_file_to_prove_ansibles_login():
+    [problem] = check.login_keys_problems([ED25519], {})
+    assert "no host sets ansible_ssh_private_key_file: set it" in problem
+
+
+def test_a_bad_deployer_key_is_named(key_pair):
+    path, _public = key_pair
+    [problem] = check.login_keys_problems(["ssh-ed25519 AAAA-broken"], {"rails2001": path})
+    assert problem.startswith("railsdeploy_deployer_keys (admin_users_login_keys) item 1 ")
