@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import os
 import re
 import struct
 import subprocess
@@ -292,7 +293,7 @@ def login_keys_problems(login_keys: Any, key_files: dict[str, str], min_rsa_bits
     if not key_files:
         return [f"{name} replaces the keys of Ansible's login user, but no host sets ansible_ssh_private_key_file: "
                 "set it, so that the run can prove Ansible's own key stays (an SSH agent's key cannot be checked)"]
-    for path in sorted(set(key_files.values())):
+    for path in sorted({os.path.realpath(p) for p in key_files.values()}):
         done = subprocess.run(["ssh-keygen", "-y", "-f", path], capture_output=True, text=True, check=False)
         if done.returncode != 0:
             problems.append(f"cannot read the public key of {path} (an ansible_ssh_private_key_file): "

@@ -304,6 +304,12 @@ def test_deployer_keys_without_ansibles_own_key_are_refused_naming_the_file(key_
     assert "lacks the key Ansible logs in with" in problem and path in problem
 
 
+def test_one_key_file_named_two_ways_is_one_problem(key_pair, tmp_path):
+    path, _public = key_pair
+    other_way = str(tmp_path / ".." / tmp_path.name / "deployer")
+    assert len(check.login_keys_problems([ED25519], {"localhost": path, "rails2001": other_way})) == 1
+
+
 def test_deployer_keys_need_a_key_file_to_prove_ansibles_login():
     [problem] = check.login_keys_problems([ED25519], {})
     assert "no host sets ansible_ssh_private_key_file: set it" in problem
