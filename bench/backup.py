@@ -68,7 +68,7 @@ def timed_playbook(name: str, gib: float, *argv: str) -> str:
 
 def psql(sql: str, *, database: str = "postgres", what: str) -> str:
     return on_primary("docker", "exec", "-u", "postgres", "postgres", "psql", "-X", "-At", "-v", "ON_ERROR_STOP=1",
-                      "-U", "rails", "-d", database, "-c", sql, what=what)
+                      "-U", "postgres", "-d", database, "-c", sql, what=what)  # the superuser, on the node
 
 
 def main() -> int:
@@ -81,7 +81,7 @@ def main() -> int:
     try:
         started = time.monotonic()
         on_primary("docker", "exec", "-u", "postgres", "postgres", "pgbench", "-i", "-q", "-I", "dtGvp",
-                   "-s", str(SCALE), "-U", "rails", DATABASE, what=f"pgbench -i -s {SCALE}")
+                   "-s", str(SCALE), "-U", "postgres", DATABASE, what=f"pgbench -i -s {SCALE}")
         fill = time.monotonic() - started
         size = int(psql("select sum(pg_database_size(datname)) from pg_database", what="the cluster's size"))
         gib = size / GIB

@@ -104,6 +104,38 @@ def _statements_apply_only_when_their_conditions_hold() -> None:
     access_control.IAMPolicyStatement.is_action_permitted = is_action_permitted
 
 
+def _console_output_is_the_instances_console() -> None:
+    # AWS returns what the instance wrote to its serial console (the most recent 64 KB, base64), nothing before
+    # the instance posted any; moto returns the same sample text for every instance. A lab instance's console is
+    # its container's output (lab/images/node/lab-boot prints there what cloud-init prints on EC2, such as the
+    # SSH host keys made at first boot).
+    import subprocess
+    from datetime import UTC, datetime
+
+    from labkit import config
+    from moto.core.responses import ActionResult
+    from moto.ec2.responses import general
+    from moto.ec2.utils import Base64EncodedString
+
+    def get_console_output(self: Any) -> Any:
+        instance_id = self._get_param("InstanceId")
+        self.ec2_backend.get_instance(instance_id)  # InvalidInstanceID.NotFound as in AWS
+        found = subprocess.run(
+            ["docker", "ps", "--all", "--quiet", "--filter", f"label={config.LABEL}.instance={instance_id}"],
+            capture_output=True, text=True, check=False,
+        ).stdout.split()
+        text = ""
+        if found:
+            logs = subprocess.run(["docker", "logs", found[0]], capture_output=True, check=False)
+            text = (logs.stdout + logs.stderr).decode(errors="replace")[-64 * 1024:]
+        result = {"InstanceId": instance_id, "Timestamp": datetime.now(UTC)}
+        if text:
+            result["Output"] = Base64EncodedString.from_raw_string(text)
+        return ActionResult(result)
+
+    general.General.get_console_output = get_console_output
+
+
 def _requests_are_counted() -> None:
     # Not a fidelity fix: it tells the lab's watcher (labctl watch) that the cloud may have changed. Every
     # request the watcher did not make itself increments a counter in config.MOTO_REQUESTS_FILE; the watcher
@@ -135,6 +167,7 @@ _volumes_have_every_field()
 _origins_keep_origin_access_control()
 _registered_targets_wait_for_health_checks()
 _statements_apply_only_when_their_conditions_hold()
+_console_output_is_the_instances_console()
 _requests_are_counted()
 
 if __name__ == "__main__":

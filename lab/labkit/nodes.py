@@ -164,7 +164,8 @@ def create_node(inst: Instance, name: str, pubkey: str) -> None:
         "--device-cgroup-rule", f"b {LOOP_MAJOR}:* rwm",
         "--tmpfs", "/run:exec,mode=755",
         "--volume", f"{vol}:/var/lib/docker",
-        "--stop-timeout", "60",
+        # A shutdown waits for dockerd as systemd would (lab-boot: TimeoutStopSec of docker.service's drop-ins).
+        "--stop-timeout", "300",
         "--env", f"LAB_SSH_PUBLIC_KEY={pubkey}",
         # Where the node's 169.254.169.254:80 leads (lab-boot DNATs it): the lab's instance metadata service.
         "--env", f"LAB_IMDS={config.GATEWAY}:{state.load().get('imds_port', '')}",
