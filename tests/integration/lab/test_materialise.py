@@ -141,6 +141,8 @@ def test_volume_outlives_instances(lab: Lab, cloud: Cloud):
     lab.wait_until(lambda: container_status(lab, name_a) == "running", 30, f"container {name_a} restarted")
     assert lab.container(name_a)["State"]["StartedAt"] != started_before
     wait_ssh(lab, ip, f"ssh to {name_a} after restart")
+    # A nofail entry is mounted late, as on EC2 at worst: after dockerd has started its containers (lab-boot).
+    lab.wait_until(lambda: lab.ssh(ip, "findmnt -n /mnt/data").returncode == 0, 30, "/mnt/data mounted at boot")
     source = lab.ssh_ok(ip, "findmnt -n -o SOURCE,FSTYPE /mnt/data || true").split()
     assert source[1:] == ["ext4"], f"/mnt/data is not mounted at boot from fstab: findmnt says {source}"
     assert lab.ssh_ok(ip, "cat /mnt/data/marker").strip() == "itest-marker"
