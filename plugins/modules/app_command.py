@@ -33,8 +33,15 @@ options:
   image:
     description:
       - Image reference with tag, for example C(registry.example.com/shop:42).
+      - Required unless O(like) is given.
     type: str
-    required: true
+  like:
+    description:
+      - Name of a running app container, such as the release a node serves. The command runs in a fresh container
+        of the very image that container runs, with its environment and its secrets - its secrets file, mounted
+        read-only as it is, neither copied nor deleted - as C(kamal app exec) does.
+      - Mutually exclusive with O(image), O(env), O(secret_env) and O(pull).
+    type: str
   command:
     description:
       - The command, as a list, replacing the image's C(CMD) (the image's entrypoint still runs).
@@ -89,6 +96,14 @@ author:
 """
 
 EXAMPLES = r"""
+- name: A one-off command runs like the serving release
+  railsdeploy.aws.app_command:
+    like: rails-blue
+    command: [sh, -c, 'bin/rails runner "puts User.count"']
+    fail_on_error: false
+  become: true
+  register: one_off
+
 - name: Migrations run once with the new image
   railsdeploy.aws.app_command:
     image: registry.example.com/shop:42
@@ -135,6 +150,7 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container import (
+    SECRETS_TARGET,
     Docker,
     DockerError,
     ensure_private_dir,
@@ -148,7 +164,8 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container imp
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            image=dict(type="str", required=True),
+            image=dict(type="str"),
+            like=dict(type="str"),
             command=dict(type="list", elements="str", required=True),
             name=dict(type="str", default="app-task"),
             pull=dict(type="bool", default=True),
@@ -160,6 +177,8 @@ def main() -> None:
             fail_on_error=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
+        required_one_of=[("image", "like")],
+        mutually_exclusive=[("like", "image"), ("like", "env"), ("like", "secret_env")],
     )
     p = module.params
     errors = env_errors(p["env"], "env") + env_errors(p["secret_env"], "secret_env")
@@ -177,31 +196,58 @@ def main() -> None:
     docker = Docker(module.run_command, docker_bin)
     secrets_dir = os.path.join(p["state_dir"], "secrets")
     secrets_file = os.path.join(secrets_dir, f"{container}.env")
+    own_secrets = not p["like"]
     try:
-        image = docker.image(p["image"])
-        if image is None:
-            if not p["pull"]:
-                module.fail_json(msg=f"Image {p['image']} is not on the node and pull is false.", container=container)
-            docker.call("pull", "--quiet", p["image"])
-            image = docker.image(p["image"])
-        ensure_private_dir(p["state_dir"])
-        ensure_private_dir(secrets_dir)
-        write_private_file(secrets_file, render_env_file({k: str(v) for k, v in p["secret_env"].items()}))
+        if p["like"]:
+            image_ref, image, env, secrets_file = like(docker, p["like"])
+        else:
+            image_ref, env = p["image"], {k: str(v) for k, v in p["env"].items()}
+            image = docker.image(image_ref)
+            if image is None:
+                if not p["pull"]:
+                    module.fail_json(msg=f"Image {image_ref} is not on the node and pull is false.",
+                                     container=container)
+                docker.call("pull", "--quiet", image_ref)
+                image = docker.image(image_ref)
+            ensure_private_dir(p["state_dir"])
+            ensure_private_dir(secrets_dir)
+            write_private_file(secrets_file, render_env_file({k: str(v) for k, v in p["secret_env"].items()}))
         args = run_args(
-            name=container, image_ref=p["image"], image_info=image, env={k: str(v) for k, v in p["env"].items()},
+            name=container, image_ref=image_ref, image_info=image, env=env,
             secrets_file=secrets_file, command=p["command"], detach=False, remove=True, extra=p["run_options"],
         )
         rc, out, err = _run_with_timeout(module, docker, [docker_bin, *args], container, p["timeout"])
     except DockerError as exc:
         module.fail_json(msg=str(exc), container=container)
     finally:
-        if os.path.exists(secrets_file):
+        if own_secrets and os.path.exists(secrets_file):
             os.unlink(secrets_file)
     result = dict(changed=True, rc=rc, stdout=out, stderr=err, stdout_lines=out.splitlines(), container=container)
     if rc != 0 and p["fail_on_error"]:
         tail = " | ".join((err or out).strip().splitlines()[-5:])
-        module.fail_json(msg=f"`{' '.join(p['command'])}` in {p['image']} exited {rc}: {tail}", **result)
+        module.fail_json(msg=f"`{' '.join(p['command'])}` in {image_ref} exited {rc}: {tail}", **result)
     module.exit_json(**result)
+
+
+def like(docker, name):
+    """(image reference, image inspect, environment, secrets file) of the running app container ``name``.
+
+    The image is the one the container runs (by id: a tag moved since does not matter); the environment its
+    variables (those of the image too, which repeat harmlessly); the secrets file the one mounted at
+    SECRETS_TARGET. Raises DockerError when there is no such running container or it has no secrets file.
+    """
+    info = docker.container(name)
+    if info is None or not (info.get("State") or {}).get("Running"):
+        raise DockerError(f"No running container {name} on the node: it serves no release to run the command like.")
+    mounts = [m for m in info.get("Mounts") or [] if m.get("Destination") == SECRETS_TARGET]
+    if not mounts:
+        raise DockerError(f"Container {name} has no secrets file at {SECRETS_TARGET}: it was not started by this "
+                          "collection.")
+    image = docker.image(info["Image"])
+    if image is None:
+        raise DockerError(f"The image of {name} ({info['Image'][:19]}) is gone from the node.")
+    env = dict(item.split("=", 1) for item in (info.get("Config") or {}).get("Env") or [] if "=" in item)
+    return info["Image"], image, env, mounts[0]["Source"]
 
 
 def _run_with_timeout(module, docker, argv, container, timeout):

@@ -92,3 +92,59 @@ def test_check_mode_runs_nothing(monkeypatch, capsys, tmp_path: Path, no_docker)
     assert "rc" not in result and "stdout" not in result
     assert no_docker == []
     assert not state_dir.exists()  # no secrets file written either
+
+
+class FakeDocker:
+    """The two reads like() makes: a container's and an image's inspect."""
+
+    def __init__(self, container=None, image=None):
+        self._container, self._image = container, image
+
+    def container(self, name):
+        return self._container
+
+    def image(self, ref):
+        return self._image
+
+
+SERVING = {
+    "Image": "sha256:" + "ab" * 32,
+    "State": {"Running": True},
+    "Config": {"Image": "registry.example/shop:42", "Env": ["RAILS_ENV=production", "ASSET_HOST=https://cdn",
+                                                            "WEIRD=a=b", "PATH=/usr/bin"]},
+    "Mounts": [{"Source": "/var/lib/railsdeploy/rails_app/secrets/rails-blue.env",
+                "Destination": "/run/railsdeploy/secrets.env"}],
+}
+
+
+def test_like_takes_the_serving_containers_image_environment_and_secrets_file():
+    image = {"Id": SERVING["Image"], "Config": {"Cmd": ["bin/rails", "server"]}}
+
+    ref, info, env, secrets = app_command.like(FakeDocker(SERVING, image), "rails-blue")
+
+    assert ref == SERVING["Image"]  # the image it runs, even if the tag has moved since
+    assert info is image
+    assert env == {"RAILS_ENV": "production", "ASSET_HOST": "https://cdn", "WEIRD": "a=b", "PATH": "/usr/bin"}
+    assert secrets == "/var/lib/railsdeploy/rails_app/secrets/rails-blue.env"
+
+
+@pytest.mark.parametrize(
+    ("container", "image", "message"),
+    [
+        (None, {}, "No running container rails-blue"),
+        ({**SERVING, "State": {"Running": False}}, {}, "No running container rails-blue"),
+        ({**SERVING, "Mounts": []}, {}, "has no secrets file"),
+        (SERVING, None, "is gone from the node"),
+    ],
+)
+def test_like_refuses_what_is_no_serving_app_container(container, image, message):
+    with pytest.raises(app_command.DockerError, match=message):
+        app_command.like(FakeDocker(container, image), "rails-blue")
+
+
+def test_like_excludes_image_and_secrets(monkeypatch, capsys, no_docker):
+    result = run(monkeypatch, capsys, like="rails-blue", secret_env={"A": "b"})
+
+    assert result["failed"] is True
+    assert "mutually exclusive" in result["msg"]
+    assert no_docker == []
