@@ -20,11 +20,11 @@ help:  ## List the targets
 # uv installs the pinned requirements in parallel (about 45 s here, pip alone about 120 s: every test stage waits
 # for the venv). Byte-compiled at install, as pip does: nothing else writes .pyc files when
 # PYTHONDONTWRITEBYTECODE is set.
-UV_VERSION := 0.13.9
-$(VENV)/.installed: requirements.txt
+# Every distribution is checked against its hash (requirements-uv.txt, requirements.txt; made from requirements.in).
+$(VENV)/.installed: requirements.txt requirements-uv.txt
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --compile-bytecode -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-uv.txt
+	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --compile-bytecode --require-hashes -r requirements.txt
 	touch $@
 
 $(COLLECTION_LINK):

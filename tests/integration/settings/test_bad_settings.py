@@ -11,7 +11,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[3]
 # provision.yml's first task that calls AWS (after every check of the settings).
-FIRST_AWS_TASK = "This environment's rails nodes are known"
+FIRST_AWS_TASK = "This environment's nodes are known"
 INVENTORY = Path(__file__).with_name("inventory.yml")
 
 # (case id, extra vars as JSON, variable the message must name, words the message must contain)
