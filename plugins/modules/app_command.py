@@ -19,6 +19,7 @@ description:
   - Always reports changed when it ran (the command's effect is the command's business); use C(changed_when)
     for better. In check mode it does not run and reports changed.
 extends_documentation_fragment:
+  - railsdeploy.aws.attributes
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -26,9 +27,6 @@ attributes:
     details: Nothing runs; the result says the command would run.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   image:
     description:
@@ -40,7 +38,7 @@ options:
       - Name of a running app container, such as the release a node serves. The command runs in a fresh container
         of the very image that container runs, with its environment and its secrets - its secrets file, mounted
         read-only as it is, neither copied nor deleted - as C(kamal app exec) does.
-      - Mutually exclusive with O(image), O(env), O(secret_env) and O(pull).
+      - Mutually exclusive with O(image), O(env) and O(secret_env); O(pull) does not apply (the image is on the node).
     type: str
   command:
     description:

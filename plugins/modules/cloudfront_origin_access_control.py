@@ -21,15 +21,13 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - railsdeploy.aws.attributes
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: full
-  platform:
-    support: full
-    platforms: posix
 options:
   name:
     description:

@@ -25,15 +25,13 @@ description:
   - Runs on the node, does not call AWS, and only reads (C(/proc/self/mountinfo) and device numbers) - never
     changed, and the same in check mode.
 extends_documentation_fragment:
+  - railsdeploy.aws.attributes
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   path:
     description:

@@ -20,6 +20,7 @@ description:
     documented way to clear a stale lock after an interrupted deploy). Releasing a lock that does not exist
     changes nothing.
 extends_documentation_fragment:
+  - railsdeploy.aws.attributes
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -28,9 +29,6 @@ attributes:
       holds it.
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   path:
     description:

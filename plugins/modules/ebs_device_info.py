@@ -22,15 +22,13 @@ description:
     the volume id and the attachment's device name.
   - Only reads; never changes anything.
 extends_documentation_fragment:
+  - railsdeploy.aws.attributes
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full
   diff_mode:
     support: none
-  platform:
-    support: full
-    platforms: posix
 options:
   volume_id:
     description:

@@ -21,16 +21,9 @@ extends_documentation_fragment:
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
+  - railsdeploy.aws.attributes
+  - railsdeploy.aws.attributes.info_module
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-    details: The module only reads.
-  diff_mode:
-    support: N/A
-  platform:
-    support: full
-    platforms: posix
 options:
   registry_id:
     description:

@@ -36,6 +36,7 @@ description:
     O(audit_log) (time, host, user, from, to, result).
   - Talks to the node's Docker engine through the C(docker) CLI; run it with become.
 extends_documentation_fragment:
+  - railsdeploy.aws.attributes
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -44,9 +45,6 @@ attributes:
   diff_mode:
     support: full
     details: Shows the serving release before and after.
-  platform:
-    support: full
-    platforms: posix
 options:
   name:
     description:
