@@ -37,6 +37,13 @@ SUBNETS = {"us-west-2a": "10.213.1.0/24", "us-west-2b": "10.213.2.0/24"}
 REGISTRY_IP = "10.213.0.250"
 BALANCER_IP = "10.213.0.251"
 REGISTRY_PORT = 5000
+# The lab's ECR: a registry at ECR's host name for moto's account and the lab region, serving the lab registry's
+# images over TLS (lab CA) to whoever logs in with the token moto's GetAuthorizationToken hands out. The nodes resolve
+# it and ECR's API endpoint (the TLS front on the gateway) through /etc/hosts, as DNS does for a real instance.
+ECR_IP = "10.213.0.249"
+ECR_ACCOUNT = "123456789012"  # moto's default account: every lab role and token belongs to it
+ECR_REGISTRY = f"{ECR_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
+ECR_API = f"api.ecr.{REGION}.amazonaws.com"
 
 PROJECT_TAG = "railsdeploy-lab"
 KEY_PAIR_NAME = "railsdeploy-lab"

@@ -6,6 +6,7 @@ import shutil
 import signal
 import sys
 import time
+import warnings
 from pathlib import Path
 
 from . import aws, balancer, config, images, imds, nodes, service, state, tlsfront
@@ -117,6 +118,57 @@ def ensure_registry() -> int:
     return port
 
 
+ECR = f"{config.PREFIX}-ecr"
+ECR_DIR = "/etc/lab-ecr"
+
+
+def ensure_ecr() -> None:
+    """The lab's ECR registry (config.ECR_REGISTRY): the lab registry's storage, read-only, over TLS, for the user
+    ``AWS`` with the password inside the token moto's ECR GetAuthorizationToken returns - what a real ECR registry
+    accepts. Docker on a node gets that token from docker-credential-ecr-login with the node's IAM role (IMDS)."""
+    if _container_running(ECR):
+        return
+    docker("rm", "--force", ECR, check=False)
+    directory = config.STATE_DIR / "ecr"
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert, key = tlsfront.ensure_registry_cert(config.TLS_DIR, config.ECR_REGISTRY)
+    (directory / "registry.crt").write_bytes(cert.read_bytes())
+    (directory / "registry.key").write_bytes(key.read_bytes())
+    (directory / "registry.key").chmod(0o600)
+    # moto's token is base64("AWS:<account>-auth-token") (moto/ecr/responses.py); the registry checks it as ECR does.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt  # noqa: PLC0415 - Python 3.11's bcrypt via libxcrypt; no bcrypt package in the stack
+        hashed = crypt.crypt(f"{config.ECR_ACCOUNT}-auth-token", crypt.mksalt(crypt.METHOD_BLOWFISH))
+    (directory / "htpasswd").write_text(f"AWS:{hashed}\n")
+    (directory / "config.yml").write_text(f"""version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: {images.REGISTRY_DATA}
+  maintenance:
+    uploadpurging:
+      enabled: false
+    readonly:
+      enabled: true
+http:
+  addr: :443
+  tls:
+    certificate: {ECR_DIR}/registry.crt
+    key: {ECR_DIR}/registry.key
+auth:
+  htpasswd:
+    realm: {config.ECR_REGISTRY}
+    path: {ECR_DIR}/htpasswd
+""")
+    docker("run", "--detach", "--name", ECR, "--label", f"{config.LABEL}=ecr", "--label", config.OWNER,
+           "--network", config.NETWORK, "--ip", config.ECR_IP,
+           "--volume", f"{REGISTRY}-data:{images.REGISTRY_DATA}:ro", "--volume", f"{directory}:{ECR_DIR}:ro",
+           "--entrypoint", "/usr/bin/docker-registry", config.image("registry"), "serve", f"{ECR_DIR}/config.yml")
+    log(f"ECR registry {config.ECR_REGISTRY} ({config.ECR_IP}) serves the lab registry's images to ECR tokens")
+
+
 def ensure_balancer() -> int:
     st = state.load()
     if _container_running(balancer.CONTAINER) and st.get("balancer_port"):
@@ -182,6 +234,7 @@ def up() -> dict:
     imds.start_imds()
     tlsfront.start_tls_front()
     ensure_registry()
+    ensure_ecr()
     ensure_balancer()
     for problem in sync_once():
         log(problem)

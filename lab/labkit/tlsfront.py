@@ -69,7 +69,7 @@ def server_names() -> tuple[list[str], list[str]]:
     """The server certificate's dNSName and IPAddress SANs."""
     region = config.REGION
     dns = [config.GATEWAY, f"s3.{region}.amazonaws.com", f"*.s3.{region}.amazonaws.com",
-           "s3.amazonaws.com", "*.s3.amazonaws.com", "localhost"]
+           "s3.amazonaws.com", "*.s3.amazonaws.com", config.ECR_API, "localhost"]
     return dns, [config.GATEWAY, "127.0.0.1"]
 
 
@@ -129,14 +129,13 @@ def _make_ca() -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     return cert, key
 
 
-def _make_server_cert(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey
+def _make_server_cert(ca: x509.Certificate, ca_key: ec.EllipticCurvePrivateKey, dns: list[str], ips: list[str]
                       ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
     key = ec.generate_private_key(ec.SECP256R1())
-    dns, ips = server_names()
     now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "railsdeploy lab"),
-                                     x509.NameAttribute(NameOID.COMMON_NAME, config.GATEWAY)]))
+                                     x509.NameAttribute(NameOID.COMMON_NAME, dns[0])]))
             .issuer_name(ca.subject).public_key(key.public_key()).serial_number(x509.random_serial_number())
             .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(now + dt.timedelta(days=SERVER_DAYS))
             .add_extension(x509.SubjectAlternativeName(
@@ -170,9 +169,16 @@ def ensure_ca(directory: Path) -> TlsFiles:
         loaded = _make_ca()
         _write(directory / CA_KEY, _key_pem(loaded[1]), private=True)
         _write(files.ca_cert, loaded[0].public_bytes(serialization.Encoding.PEM))
-    ca, ca_key = loaded
-    server = _load(files.cert, files.key)
-    dns, ips = server_names()
+    _ensure_leaf(loaded, files.cert, files.key, *server_names())
+    return files
+
+
+def _ensure_leaf(ca_pair: tuple[x509.Certificate, ec.EllipticCurvePrivateKey], cert_path: Path, key_path: Path,
+                 dns: list[str], ips: list[str]) -> None:
+    """A server certificate for exactly these names at cert_path/key_path, signed by the CA: kept while intact,
+    fresh and issued by it, else made again."""
+    ca, ca_key = ca_pair
+    server = _load(cert_path, key_path)
     if server is not None:
         cert = server[0]
         try:
@@ -181,11 +187,22 @@ def ensure_ca(directory: Path) -> TlsFiles:
         except (ValueError, TypeError, InvalidSignature):
             issued = False
         if issued and _fresh(cert) and _sans(cert) == (set(dns), set(ips)):
-            return files
-    cert, key = _make_server_cert(ca, ca_key)
-    _write(files.key, _key_pem(key), private=True)
-    _write(files.cert, cert.public_bytes(serialization.Encoding.PEM))
-    return files
+            return
+    cert, key = _make_server_cert(ca, ca_key, dns, ips)
+    _write(key_path, _key_pem(key), private=True)
+    _write(cert_path, cert.public_bytes(serialization.Encoding.PEM))
+
+
+def ensure_registry_cert(directory: Path, host: str) -> tuple[Path, Path]:
+    """(certificate, key) for a lab registry serving under ``host`` (the lab's ECR registry), signed by the lab CA
+    of ensure_ca(directory), which must have run."""
+    directory = Path(directory)
+    ca = _load(directory / CA_CERT, directory / CA_KEY)
+    if ca is None:
+        raise LabError(f"no lab CA in {directory}: the TLS front makes it (labkit.tlsfront.ensure_ca)")
+    cert, key = directory / f"{host}.crt", directory / f"{host}.key"
+    _ensure_leaf(ca, cert, key, [host], [])
+    return cert, key
 
 
 def server_context(files: TlsFiles) -> ssl.SSLContext:

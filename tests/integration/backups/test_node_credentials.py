@@ -2,8 +2,9 @@
 
 What a user relies on: the bucket is private, encrypted, versioned and TLS-only, with a lifecycle rule that never
 expires a current object; each tier's nodes get a role through an instance profile; the PostgreSQL role may use the
-backup prefix and nothing else, the rails role nothing at all (proven with the credentials a node gets, which moto
-checks against the roles' policies once its IAM enforcement is on); a second run changes nothing.
+backup prefix and nothing else, the rails role only pulling its image from ECR - no backup, no push, no other
+repository (proven with the credentials a node gets, which moto checks against the roles' policies once its IAM
+enforcement is on); a second run changes nothing.
 
 moto evaluates identity policies (actions and resources) but neither policy conditions nor bucket policies: the
 ListBucket statement (limited to the prefix by a condition) and the TLS-only bucket policy are read back, not
@@ -93,7 +94,7 @@ def test_each_tier_has_a_role_that_ec2_may_assume_through_its_instance_profile(f
         trust = json.loads(urllib.request.unquote(trust)) if isinstance(trust, str) else trust
         assert trust["Statement"] == [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
                                        "Action": "sts:AssumeRole"}]
-    assert iam.list_role_policies(RoleName="railsdeploy-itest-rails")["PolicyNames"] == []
+    assert iam.list_role_policies(RoleName="railsdeploy-itest-rails")["PolicyNames"] == ["railsdeploy-itest-rails"]
     postgres_policies = iam.list_role_policies(RoleName="railsdeploy-itest-postgres")["PolicyNames"]
     assert postgres_policies == ["railsdeploy-itest-postgres"]
 
@@ -145,5 +146,37 @@ def test_each_tiers_credentials_reach_only_what_the_tier_needs(first, client, mo
         assert _denied(lambda: rails.get_object(Bucket=BUCKET, Key=wal)), "a rails node read a backup"
         assert _denied(lambda: rails.list_objects_v2(Bucket=BUCKET)), "a rails node listed the backups"
         assert _denied(lambda: rails.put_object(Bucket=BUCKET, Key=f"{PREFIX}/x", Body=b"x")), "a rails node wrote"
+    finally:
+        _enforce_iam(moto_url, False)
+
+
+def test_a_rails_node_may_pull_its_image_from_ecr_and_nothing_more(first, client, moto_url):
+    """What docker-credential-ecr-login and the pull do with a rails node's credentials. moto checks ECR actions but
+    not ECR resources (it evaluates every ECR request against the resource "*"): the token and the refused push are
+    exercised, the repositories the pull is limited to are read back from the role's policy."""
+    iam = client("iam")
+    document = iam.get_role_policy(RoleName="railsdeploy-itest-rails", PolicyName="railsdeploy-itest-rails")
+    document = document["PolicyDocument"]
+    document = json.loads(urllib.request.unquote(document)) if isinstance(document, str) else document
+    assert document["Statement"] == [
+        {"Sid": "EcrToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+        {"Sid": "EcrPull", "Effect": "Allow",
+         "Action": ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
+         "Resource": ["arn:aws:ecr:us-west-2:123456789012:repository/itest/shop"]}]
+    client("ecr").create_repository(repositoryName="itest/shop")
+    ecr = {}
+    for tier, arn in first.facts["role_arns"].items():
+        creds = client("sts").assume_role(RoleArn=arn, RoleSessionName=f"i-itest-{tier}")["Credentials"]
+        ecr[tier] = client("ecr", aws_access_key_id=creds["AccessKeyId"],
+                           aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+    _enforce_iam(moto_url, True)
+    try:
+        token = ecr["rails"].get_authorization_token()["authorizationData"][0]
+        assert token["proxyEndpoint"].endswith(".dkr.ecr.us-west-2.amazonaws.com")
+        assert _denied(lambda: ecr["rails"].put_image(repositoryName="itest/shop", imageTag="2", imageManifest="{}")), \
+            "a rails node pushed an image"
+        assert _denied(lambda: ecr["rails"].delete_repository(repositoryName="itest/shop")), "a rails node deleted"
+        assert _denied(lambda: ecr["postgres"].get_authorization_token()), \
+            "a PostgreSQL node, none of whose images is in ECR, got an ECR token"
     finally:
         _enforce_iam(moto_url, False)

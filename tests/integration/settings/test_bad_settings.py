@@ -67,6 +67,12 @@ CASES = [
      "railsdeploy_lb_certficate_arn", "(did you mean railsdeploy_lb_certificate_arn?)"),
     ("misspelt-role-setting", {"rails_app_keep_releses": 3}, "rails_app_keep_releses",
      "(did you mean rails_app_keep_releases?)"),
+    ("pull-image-not-a-reference",
+     {"railsdeploy_pull_images": {"rails": ["123456789012.dkr.ecr.eu-west-1.amazonaws.com/Shop"], "postgres": []}},
+     "railsdeploy_pull_images", "rails: image_reference: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/Shop' has an "
+     "invalid repository name 'Shop'"),
+    ("pull-images-of-an-unknown-tier", {"railsdeploy_pull_images": {"workers": ["acme/shop"]}},
+     "railsdeploy_pull_images", "'workers' is no tier (rails, postgres)"),
     ("backup-schedule-in-words", {"railsdeploy_postgres_backup_schedule": {"hour": "3am"}},
      "railsdeploy_postgres_backup_schedule", "is not a schedule"),
 ]

@@ -31,7 +31,7 @@ from moto.server import ThreadedMotoServer
 
 REGION = config.REGION
 WANTED_DNS = {config.GATEWAY, f"s3.{REGION}.amazonaws.com", f"*.s3.{REGION}.amazonaws.com", "s3.amazonaws.com",
-              "*.s3.amazonaws.com"}
+              "*.s3.amazonaws.com", f"api.ecr.{REGION}.amazonaws.com"}
 
 
 @pytest.fixture(scope="module")
@@ -174,6 +174,24 @@ def test_server_certificate_names_the_gateway_and_s3(files):
     life = cert.not_valid_after_utc - cert.not_valid_before_utc
     assert dt.timedelta(days=360) < life < dt.timedelta(days=370)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+
+
+def test_the_ecr_registry_gets_a_certificate_of_the_same_ca_for_its_host_only(tmp_path):
+    made = tlsfront.ensure_ca(tmp_path)
+    cert_path, key_path = tlsfront.ensure_registry_cert(tmp_path, config.ECR_REGISTRY)
+    cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    cert.verify_directly_issued_by(x509.load_pem_x509_certificate(made.ca_cert.read_bytes()))
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == [f"123456789012.dkr.ecr.{REGION}.amazonaws.com"]
+    assert key_path.stat().st_mode & 0o077 == 0
+    before = cert_path.read_bytes()
+    assert tlsfront.ensure_registry_cert(tmp_path, config.ECR_REGISTRY) == (cert_path, key_path)
+    assert cert_path.read_bytes() == before, "a sound certificate is kept"
+
+
+def test_no_registry_certificate_without_the_lab_ca(tmp_path):
+    with pytest.raises(tlsfront.LabError, match="no lab CA"):
+        tlsfront.ensure_registry_cert(tmp_path, config.ECR_REGISTRY)
 
 
 def pgbackrest_host_ok(cert: x509.Certificate, host: str) -> bool:
