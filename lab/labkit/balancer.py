@@ -1,5 +1,7 @@
 """The lab's load balancer: haproxy following the ALB's listener, target group and health check.
 
+Like an ALB it fails open: when every registered target is unhealthy, requests go to all of them.
+
 Each pass reads the lab VPC's Application Load Balancer from moto, renders an haproxy
 configuration whose servers are the target group's registered targets (health-checked
 on the target group's path, interval and thresholds) and reloads haproxy when it changed.
@@ -22,6 +24,7 @@ CFG_NAME = "haproxy.cfg"
 PENDING_NAME = "pending.json"
 SERVER_RE = re.compile(r"^    server (\S+) (\S+) check$", re.M)
 STATE_NAME = "server-state"
+FAIL_OPEN_SUFFIX = "-fail-open"  # the unchecked backup twin of each target (see render)
 HAPROXY_DIR = "/etc/haproxy/lab"
 
 
@@ -80,6 +83,10 @@ def render(backend: Backend) -> str:
         "    default_backend targets",
         "backend targets",
         "    balance roundrobin",
+        # An ALB whose targets are all unhealthy routes to all of them ("fails open"): each target is also a backup
+        # server without a health check, and haproxy sends to the backups (all of them) only when no checked server
+        # is up.
+        "    option allbackups",
         "    option httpchk",
         f"    http-check send meth GET uri {hc.path} ver HTTP/1.1 hdr Host lab-balancer",
         f"    http-check expect rstatus {matcher_regex(hc.matcher)}",
@@ -88,6 +95,8 @@ def render(backend: Backend) -> str:
     ]
     for name, ip, port in backend.servers:
         lines.append(f"    server {name} {ip}:{port} check")
+    for name, ip, port in backend.servers:
+        lines.append(f"    server {name}{FAIL_OPEN_SUFFIX} {ip}:{port} backup")
     return "\n".join(lines) + "\n"
 
 

@@ -151,6 +151,22 @@ class Lab:
             warnings.warn(f"lab materialise: {p}", stacklevel=2)
         return problems
 
+    def balancer_servers_down(self) -> set[str]:
+        """The targets the lab balancer's health check has marked down (haproxy's ``show servers state``: the
+        checked servers, named by target id, whose operational state is 0)."""
+        proc = subprocess.run(
+            ["docker", "exec", f"{labconfig.PREFIX}-balancer", "sh", "-c",
+             "echo 'show servers state targets' | socat stdio /run/haproxy/admin.sock"],
+            capture_output=True, text=True, timeout=30)
+        assert proc.returncode == 0, f"haproxy's server state unreadable: {proc.stderr}"
+        down = set()
+        for line in proc.stdout.splitlines():
+            fields = line.split()
+            if len(fields) > 5 and not line.startswith("#") and not fields[3].endswith("-fail-open"):
+                if fields[5] == "0":
+                    down.add(fields[3])
+        return down
+
     wait_until = staticmethod(wait_until)
     container = staticmethod(docker_inspect)
 

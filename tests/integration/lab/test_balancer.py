@@ -102,6 +102,17 @@ def test_balancer_follows_targets_and_health(lab: Lab, cloud: Cloud, other_alb_g
     wait_answers(lab, {name_a, name_b}, f"{name_b} back in rotation once /up answers", INTERVAL * HEALTHY + SLACK,
                  n=20)
 
+    # Both health checks fail: like an ALB whose targets are all unhealthy, the balancer fails open and routes to
+    # all of them (a 503 here would add a health-check cycle to every outage the drills measure).
+    for ip in (ip_a, ip_b):
+        lab.ssh_ok(ip, "sudo rm /srv/www/up")
+    lab.wait_until(lambda: lab.balancer_servers_down() >= {a["InstanceId"], b["InstanceId"]},
+                   INTERVAL * UNHEALTHY + SLACK, "both targets marked down by the health check")
+    wait_answers(lab, {name_a, name_b}, "both targets answering while both are unhealthy (fail open)", 10, n=20)
+    for ip in (ip_a, ip_b):
+        lab.ssh_ok(ip, "echo ok | sudo tee /srv/www/up >/dev/null")
+    lab.wait_until(lambda: not lab.balancer_servers_down(), INTERVAL * HEALTHY + SLACK, "both targets healthy again")
+
     # Deregister A: only B.
     elb.deregister_targets(TargetGroupArn=tg, Targets=[{"Id": a["InstanceId"]}])
     lab.materialise()

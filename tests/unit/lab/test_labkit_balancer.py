@@ -66,7 +66,10 @@ def test_render_servers_and_health_check():
     assert "server i-aaa 10.213.1.4:80 check" in lines
     assert "server i-bbb 10.213.2.7:3000 check" in lines
     assert [ln for ln in lines if ln.startswith("server ")] == [
-        "server i-aaa 10.213.1.4:80 check", "server i-bbb 10.213.2.7:3000 check"]
+        "server i-aaa 10.213.1.4:80 check", "server i-bbb 10.213.2.7:3000 check",
+        "server i-aaa-fail-open 10.213.1.4:80 backup", "server i-bbb-fail-open 10.213.2.7:3000 backup"]
+    # Fail open as an ALB does: with every checked server down, the unchecked backups - all of them - take the requests.
+    assert "option allbackups" in lines
     assert "option httpchk" in lines
     assert "http-check send meth GET uri /up ver HTTP/1.1 hdr Host lab-balancer" in lines
     assert "http-check expect rstatus ^(200|201|202)$" in lines
