@@ -26,11 +26,11 @@ def endpoint() -> str:
     return url
 
 
-def client(service: str, endpoint_url: str | None = None):
+def client(service: str, endpoint_url: str | None = None, region_name: str = config.REGION):
     return boto3.client(
         service,
         endpoint_url=endpoint_url or endpoint(),
-        region_name=config.REGION,
+        region_name=region_name,
         aws_access_key_id=config.ACCESS_KEY,
         aws_secret_access_key=config.SECRET_KEY,
         config=_CONFIG,

@@ -14,7 +14,8 @@ from .net import free_port, wait_http
 from .sh import LabError, docker, log, out, run
 
 REGISTRY = f"{config.PREFIX}-registry"
-CLOUD_KEYS = ("vpc_id", "subnets", "key_name", "hosted_zone_id", "domain", "ami_id")
+CLOUD_KEYS = ("vpc_id", "subnets", "key_name", "hosted_zone_id", "domain", "ami_id", "cdn_certificate_arn")
+LAB_DOMAIN = "lab.example.com"
 MOTO = "moto"  # service names (labkit.service): <name>.pid and <name>.log in the state dir
 WATCH = "watch"
 
@@ -64,6 +65,11 @@ def seed_cloud(pubkey: str) -> dict:
             VirtualizationType="hvm", EnaSupport=True,
             BlockDeviceMappings=[{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 8, "VolumeType": "gp3"}}])
         st = state.update(ami_id=ami["ImageId"])
+    if not st.get("cdn_certificate_arn"):
+        # The ACM certificate a user requests for the assets' own name, in us-east-1 as CloudFront requires.
+        arn = aws.client("acm", region_name="us-east-1").request_certificate(
+            DomainName=f"assets.{LAB_DOMAIN}", ValidationMethod="DNS")["CertificateArn"]
+        st = state.update(cdn_certificate_arn=arn)
     if st.get("vpc_id"):
         return st
     vpc_id = ec2.create_vpc(CidrBlock=config.VPC_CIDR, TagSpecifications=[{
@@ -76,9 +82,9 @@ def seed_cloud(pubkey: str) -> dict:
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
     ec2.import_key_pair(KeyName=config.KEY_PAIR_NAME, PublicKeyMaterial=pubkey.encode())
-    zone = aws.client("route53").create_hosted_zone(Name="lab.example.com.", CallerReference=str(time.time()))
+    zone = aws.client("route53").create_hosted_zone(Name=f"{LAB_DOMAIN}.", CallerReference=str(time.time()))
     return state.update(vpc_id=vpc_id, subnets=subnets, key_name=config.KEY_PAIR_NAME,
-                        hosted_zone_id=zone["HostedZone"]["Id"].split("/")[-1], domain="lab.example.com")
+                        hosted_zone_id=zone["HostedZone"]["Id"].split("/")[-1], domain=LAB_DOMAIN)
 
 
 def ensure_network() -> None:

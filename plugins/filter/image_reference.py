@@ -29,8 +29,9 @@ options:
     required: true
   errors:
     description:
-      - V(strict) raises an error for a reference Docker would refuse; V(return) returns a dict with the one key C(error)
-        (the message) instead, so that a settings check can name the setting and every bad reference at once.
+      - V(strict) raises an error for a reference Docker would refuse; V(return) returns a dict with the one key
+        C(error) (the message) instead, so that a settings check can name the setting and every bad reference at
+        once.
     type: str
     choices: [strict, return]
     default: strict

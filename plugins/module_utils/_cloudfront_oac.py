@@ -37,6 +37,20 @@ CALLER_REFERENCE_MAX = 128  # CloudFront does not document a limit; keep it shor
 _BUCKET_RE = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION_RE = re.compile(r"[a-z]{2}(-[a-z]+)+-\d+")
 
+# The security policies (minimum TLS version and ciphers towards viewers) that accept nothing older than
+# TLS 1.2; CloudFront also knows SSLv3, TLSv1, TLSv1_2016 and TLSv1.1_2016, which this collection does not offer.
+MINIMUM_PROTOCOL_VERSIONS = ("TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025")
+DEFAULT_MINIMUM_PROTOCOL_VERSION = "TLSv1.2_2021"
+# What CloudFront fixes for its own *.cloudfront.net certificate, whatever is asked.
+DEFAULT_CERTIFICATE_PROTOCOL_VERSION = "TLSv1"
+
+# CloudFront only uses ACM certificates from us-east-1 (N. Virginia), whatever the origin's region.
+ACM_CERTIFICATE_REGION = "us-east-1"
+_ACM_ARN_RE = re.compile(r"arn:(aws[a-z-]*):acm:([a-z0-9-]+):(\d{12}):certificate/([A-Za-z0-9-]+)")
+DNS_NAME_MAX = 253
+# One DNS label: 1-63 letters, digits and hyphens, neither starting nor ending with a hyphen.
+_DNS_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
 
 # --------------------------------------------------------------------------------------------------------------
 # Origin Access Control
@@ -144,6 +158,68 @@ def normalize_origin_path(path: str | None) -> str:
     return normalized
 
 
+def normalize_aliases(names: list[str]) -> list[str]:
+    """Alternate domain names as sent to CloudFront: lower case (DNS names are case-insensitive), each once,
+    in the order given."""
+    normalized: list[str] = []
+    for name in names:
+        name = (name or "").lower()
+        if name not in normalized:
+            normalized.append(name)
+    return normalized
+
+
+def alias_name_error(name: str) -> str | None:
+    """Why ``name`` cannot be an alternate domain name (CNAME) of the distribution, or None when it can.
+
+    A fully qualified DNS name without the trailing dot, at least two labels; ``*.`` may stand for the first
+    label (a wildcard alias, which the certificate must cover).
+    """
+    labels = (name or "").lower().split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+    if len(name or "") > DNS_NAME_MAX or len(labels) < 2 or not all(_DNS_LABEL_RE.fullmatch(label) for label in labels):
+        return (
+            f"aliases: {name!r} is not a DNS name; use a fully qualified name such as cdn.example.com (labels "
+            "of letters, digits and hyphens separated by dots, no trailing dot), optionally starting with '*.'"
+        )
+    return None
+
+
+def acm_certificate_arn_error(arn: str) -> str | None:
+    """Why ``arn`` cannot be the distribution's certificate, or None when it can (empty = the default one)."""
+    if not arn:
+        return None
+    match = _ACM_ARN_RE.fullmatch(arn)
+    if not match:
+        return (
+            f"acm_certificate_arn {arn!r} is not the ARN of an ACM certificate "
+            f"(arn:aws:acm:{ACM_CERTIFICATE_REGION}:<account>:certificate/<id>)"
+        )
+    if match.group(2) != ACM_CERTIFICATE_REGION:
+        return (
+            f"acm_certificate_arn {arn!r} is a certificate in {match.group(2)}: CloudFront only uses ACM "
+            f"certificates from {ACM_CERTIFICATE_REGION} (N. Virginia); request or import it there"
+        )
+    return None
+
+
+def aliases_error(aliases: list[str] | None, acm_certificate_arn: str | None) -> str | None:
+    """Why ``aliases`` cannot be served with ``acm_certificate_arn``, or None when they can."""
+    if not aliases:
+        return None  # None = not managed; [] = no aliases, which every certificate serves
+    for name in aliases:
+        error = alias_name_error(name)
+        if error:
+            return error
+    if not acm_certificate_arn:
+        return (
+            "aliases needs acm_certificate_arn: CloudFront serves alternate domain names only with a certificate "
+            "that covers them, never with its default *.cloudfront.net certificate"
+        )
+    return None
+
+
 # --------------------------------------------------------------------------------------------------------------
 # Distribution: the settings this module manages
 # --------------------------------------------------------------------------------------------------------------
@@ -163,14 +239,20 @@ def desired_settings(
     cache_policy_id: str,
     viewer_protocol_policy: str,
     compress: bool,
+    aliases: list[str] | None = None,
+    acm_certificate_arn: str | None = None,
+    minimum_protocol_version: str = DEFAULT_MINIMUM_PROTOCOL_VERSION,
 ) -> dict[str, t.Any]:
     """Every field of the ``DistributionConfig`` the module owns, in the API's shape.
 
-    ``Comment`` None means "leave it as it is" (and empty on creation); every other field has a value.
+    ``Comment``, ``Aliases`` and ``ViewerCertificate`` None mean "leave it as it is" (on creation: an empty
+    comment, no aliases, CloudFront's default certificate); every other field has a value.
     """
     origin_id = origin_id_for(bucket)
     return {
         "Comment": comment,
+        "Aliases": aliases_config(aliases),
+        "ViewerCertificate": viewer_certificate_config(acm_certificate_arn, minimum_protocol_version),
         "PriceClass": price_class,
         "HttpVersion": http_version,
         "Enabled": enabled,
@@ -193,6 +275,35 @@ def desired_settings(
     }
 
 
+def aliases_config(aliases: list[str] | None) -> dict[str, t.Any] | None:
+    """The ``Aliases`` of the distribution: exactly ``aliases``; None when they are not managed."""
+    if aliases is None:
+        return None
+    names = normalize_aliases(aliases)
+    if not names:
+        return {"Quantity": 0}
+    return {"Quantity": len(names), "Items": names}
+
+
+def viewer_certificate_config(
+    acm_certificate_arn: str | None, minimum_protocol_version: str
+) -> dict[str, t.Any] | None:
+    """The ``ViewerCertificate``: the ACM certificate over SNI with ``minimum_protocol_version``; CloudFront's
+    default certificate when the ARN is empty (CloudFront fixes its security policy to TLSv1); None when the
+    certificate is not managed. ``CertificateSource`` is left out: it is read-only, CloudFront derives it.
+    """
+    if acm_certificate_arn is None:
+        return None
+    if not acm_certificate_arn:
+        return {"CloudFrontDefaultCertificate": True, "MinimumProtocolVersion": DEFAULT_CERTIFICATE_PROTOCOL_VERSION}
+    return {
+        "ACMCertificateArn": acm_certificate_arn,
+        "SSLSupportMethod": "sni-only",
+        "MinimumProtocolVersion": minimum_protocol_version,
+        "CloudFrontDefaultCertificate": False,
+    }
+
+
 def _methods(items: list[str]) -> dict[str, t.Any]:
     return {
         "Quantity": len(items),
@@ -202,7 +313,8 @@ def _methods(items: list[str]) -> dict[str, t.Any]:
 
 
 def build_distribution_config(caller_reference: str, settings: dict[str, t.Any]) -> dict[str, t.Any]:
-    """A complete ``DistributionConfig`` for CreateDistribution; fields not managed take CloudFront's defaults."""
+    """A complete ``DistributionConfig`` for CreateDistribution; fields not managed take CloudFront's defaults
+    (no aliases and, without a ``ViewerCertificate`` in the request, CloudFront's default certificate)."""
     config = apply_settings(
         {
             "CallerReference": caller_reference,
@@ -221,13 +333,18 @@ def apply_settings(existing: dict[str, t.Any], settings: dict[str, t.Any]) -> di
     """``existing`` (a DistributionConfig as read) with the managed fields set; everything else kept.
 
     The origin list becomes exactly the one S3 origin: an existing origin with the same id keeps its
-    unmanaged fields (timeouts, custom headers, Origin Shield); other origins are dropped.
+    unmanaged fields (timeouts, custom headers, Origin Shield); other origins are dropped. ``Aliases`` and
+    ``ViewerCertificate``, when managed, are replaced as a whole (an IAM certificate or the read-only
+    ``CertificateSource`` of the old certificate do not survive).
     """
     config = copy.deepcopy(existing)
     for key in ("PriceClass", "HttpVersion", "Enabled", "IsIPV6Enabled", "Comment"):
         if settings.get(key) is not None:
             config[key] = settings[key]
     config.setdefault("Comment", "")
+    for key in ("Aliases", "ViewerCertificate"):
+        if settings.get(key) is not None:
+            config[key] = copy.deepcopy(settings[key])
 
     wanted_origin = settings["Origin"]
     old_origins = (config.get("Origins") or {}).get("Items") or []
@@ -250,7 +367,8 @@ def managed_view(config: dict[str, t.Any] | None) -> dict[str, t.Any]:
     """The managed fields of a DistributionConfig, flat and snake_case: for diffs and comparison.
 
     A field the endpoint does not report reads as empty (an origin without OAC reports an empty
-    ``OriginAccessControlId``), so "missing" and "empty" compare equal.
+    ``OriginAccessControlId``), so "missing" and "empty" compare equal. Aliases are sorted and in lower
+    case: their order and case mean nothing to CloudFront or DNS.
     """
     if not config:
         return {}
@@ -262,8 +380,10 @@ def managed_view(config: dict[str, t.Any] | None) -> dict[str, t.Any]:
         "comment": config.get("Comment") or "",
         "price_class": config.get("PriceClass") or "",
         "http_version": config.get("HttpVersion") or "",
-        "enabled": bool(config.get("Enabled")),
-        "ipv6_enabled": bool(config.get("IsIPV6Enabled")),
+        "enabled": _flag(config.get("Enabled")),
+        "ipv6_enabled": _flag(config.get("IsIPV6Enabled")),
+        "aliases": sorted(normalize_aliases((config.get("Aliases") or {}).get("Items") or [])),
+        "viewer_certificate": _certificate_view(config.get("ViewerCertificate") or {}),
         "origins": [
             {
                 "id": origin.get("Id") or "",
@@ -278,7 +398,7 @@ def managed_view(config: dict[str, t.Any] | None) -> dict[str, t.Any]:
         "default_cache_behavior": {
             "target_origin_id": behavior.get("TargetOriginId") or "",
             "viewer_protocol_policy": behavior.get("ViewerProtocolPolicy") or "",
-            "compress": bool(behavior.get("Compress")),
+            "compress": _flag(behavior.get("Compress")),
             "cache_policy_id": behavior.get("CachePolicyId") or "",
             "allowed_methods": sorted(allowed.get("Items") or []),
             "cached_methods": sorted(cached.get("Items") or []),
@@ -286,15 +406,42 @@ def managed_view(config: dict[str, t.Any] | None) -> dict[str, t.Any]:
     }
 
 
+def _flag(value: t.Any) -> bool:
+    """A boolean as an endpoint reports it: some (moto) hand back the XML's text, "true" or "false"."""
+    if isinstance(value, str):
+        return value.strip().lower() == "true"
+    return bool(value)
+
+
+def _certificate_view(certificate: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The managed part of a ``ViewerCertificate``.
+
+    With CloudFront's default certificate the ARN and the SSL support method mean nothing (AWS reports
+    ``vip``, moto ``sni-only``, and neither may be sent): both read as empty. Without the
+    ``CloudFrontDefaultCertificate`` flag, the default certificate is in use when no other one is named
+    (CloudFront's rule; also what a creation request without ``ViewerCertificate`` gets).
+    """
+    if "CloudFrontDefaultCertificate" in certificate:
+        default = _flag(certificate["CloudFrontDefaultCertificate"])
+    else:
+        default = not (certificate.get("ACMCertificateArn") or certificate.get("IAMCertificateId"))
+    return {
+        "acm_certificate_arn": "" if default else certificate.get("ACMCertificateArn") or "",
+        "minimum_protocol_version": certificate.get("MinimumProtocolVersion") or "",
+        "ssl_support_method": "" if default else certificate.get("SSLSupportMethod") or "",
+        "default_certificate": default,
+    }
+
+
 def config_changes(existing: dict[str, t.Any], settings: dict[str, t.Any]) -> list[str]:
     """Names of the managed fields whose value in ``existing`` differs from ``settings``; empty = up to date.
 
-    A setting left None (``Comment`` not given) never counts as a change.
+    A setting left None (``Comment``, ``Aliases``, ``ViewerCertificate`` not given) never counts as a change.
     """
     before = managed_view(existing)
     after = managed_view(apply_settings(existing, settings))
-    scalars = ("comment", "price_class", "http_version", "enabled", "ipv6_enabled")
-    changes = [key for key in scalars if before[key] != after[key]]
+    fields = ("comment", "price_class", "http_version", "enabled", "ipv6_enabled", "aliases", "viewer_certificate")
+    changes = [key for key in fields if before[key] != after[key]]
     if before["origins"] != after["origins"]:
         changes.append("origins")
     for key, value in after["default_cache_behavior"].items():

@@ -15,11 +15,14 @@ description:
     legacy Origin Access Identity, optionally below an O(origin_path) in the bucket.
   - The default cache behaviour targets that origin with a cache policy (by default the AWS managed
     C(CachingOptimized)), allows only C(GET) and C(HEAD), compresses, and redirects HTTP to HTTPS.
+  - Optionally the distribution also answers to domain names of your own (O(aliases)) with an ACM
+    certificate for them (O(acm_certificate_arn)) and a TLS 1.2 or later security policy
+    (O(minimum_protocol_version)).
   - The distribution is found by its O(caller_reference), which CloudFront stores at creation and never
     changes. A run reads the distribution's configuration, compares the fields this module manages and
     sends C(UpdateDistribution) (with the configuration's ETag) only when one of them differs. Fields it
-    does not manage (aliases, certificate, logging, WAF, further cache behaviours, error pages, geo
-    restrictions) are kept as they are.
+    does not manage (logging, WAF, further cache behaviours, error pages, geo restrictions; aliases and
+    certificate while O(aliases) and O(acm_certificate_arn) are not set) are kept as they are.
   - M(community.aws.cloudfront_distribution) only knows Origin Access Identities; this module exists for
     the OAC that AWS recommends instead. Create the OAC with M(railsdeploy.aws.cloudfront_origin_access_control)
     and allow the distribution in the bucket policy (C(Principal.Service=cloudfront.amazonaws.com) with the
@@ -125,6 +128,43 @@ options:
       - Whether CloudFront compresses responses (gzip, brotli) for viewers that accept it.
     type: bool
     default: true
+  aliases:
+    description:
+      - Alternate domain names (CNAMEs) the distribution answers to besides its C(*.cloudfront.net) name, for
+        example C(assets.example.com). A name may start with C(*.) for a wildcard alias.
+      - When set, the distribution's aliases become exactly these names (lower-cased, each once; order does not
+        matter). An empty list removes every alias.
+      - When not set, existing aliases are kept as they are.
+      - Needs O(acm_certificate_arn) with a certificate that covers every name; CloudFront refuses aliases on
+        its default certificate.
+      - Point the names at RV(domain_name) in DNS (for example a Route 53 alias record) yourself.
+    type: list
+    elements: str
+  acm_certificate_arn:
+    description:
+      - ARN of the ACM certificate the distribution presents to viewers, served with SNI
+        (C(SSLSupportMethod=sni-only)) and the security policy O(minimum_protocol_version). It must cover
+        every name in O(aliases).
+      - CloudFront only uses ACM certificates from C(us-east-1) (N. Virginia), whatever the region of the
+        bucket; an ARN in another region is refused before any request.
+      - An empty string selects CloudFront's default C(*.cloudfront.net) certificate, for which CloudFront
+        fixes the security policy to C(TLSv1) (O(minimum_protocol_version) does not apply); this needs the
+        distribution to have no aliases (set O(aliases=[]) to remove existing ones).
+      - When not set, the distribution's certificate is kept as it is; a new distribution gets the default
+        certificate.
+    type: str
+  minimum_protocol_version:
+    description:
+      - The security policy towards viewers when O(acm_certificate_arn) is set; ignored otherwise. It sets the
+        oldest TLS version and the ciphers CloudFront accepts.
+      - V(TLSv1.2_2021), the default and what AWS recommends, accepts TLS 1.3 and TLS 1.2 with forward-secret
+        AEAD ciphers only (ECDHE with AES-GCM or ChaCha20). V(TLSv1.2_2018) and V(TLSv1.2_2019) also accept
+        older TLS 1.2 ciphers (CBC) for old clients, V(TLSv1.2_2025) accepts fewer TLS 1.2 ciphers than
+        V(TLSv1.2_2021), V(TLSv1.3_2025) accepts only TLS 1.3.
+      - Policies that allow TLS 1.1 or older are not offered.
+    type: str
+    choices: [TLSv1.2_2018, TLSv1.2_2019, TLSv1.2_2021, TLSv1.2_2025, TLSv1.3_2025]
+    default: TLSv1.2_2021
   wait:
     description:
       - Wait until CloudFront reports the distribution C(Deployed) before returning. Changes take several
@@ -147,6 +187,13 @@ notes:
     C(ViewerProtocolPolicy), C(Compress), C(CachePolicyId) and the allowed and cached methods. The legacy
     cache settings (C(ForwardedValues), TTLs) are dropped from the default cache behaviour when a cache
     policy is set, as CloudFront requires.
+  - C(Aliases) is managed when O(aliases) is set (compared without regard to order or case), and
+    C(ViewerCertificate) when O(acm_certificate_arn) is set (compared by certificate ARN, security policy,
+    SSL support method and whether it is the default certificate; the read-only C(CertificateSource) is
+    neither sent nor compared). A managed C(ViewerCertificate) is replaced as a whole, so an IAM server
+    certificate is replaced by the ACM one.
+  - The security policy is the minimum TLS version and the ciphers between viewers and CloudFront; the
+    connection from CloudFront to the bucket always uses HTTPS with the bucket's own certificate.
   - An endpoint that does not report an origin's C(OriginAccessControlId) (moto 5.2 drops it) makes every
     run send an update; on AWS the second run with the same options changes nothing.
   - CloudFront is a global service; O(region) only sets the default for O(origin_bucket_region) (and
@@ -154,10 +201,12 @@ notes:
   - Needs C(cloudfront:ListDistributions), C(cloudfront:GetDistribution), C(cloudfront:GetDistributionConfig),
     C(cloudfront:CreateDistribution), C(cloudfront:CreateDistributionWithTags), C(cloudfront:UpdateDistribution),
     C(cloudfront:DeleteDistribution), C(cloudfront:ListTagsForResource), C(cloudfront:TagResource) and
-    C(cloudfront:UntagResource).
+    C(cloudfront:UntagResource). O(aliases) and O(acm_certificate_arn) need no further permission; they are part of the
+    same distribution configuration, and the module makes no ACM call (it checks only the form of the ARN).
 seealso:
   - module: railsdeploy.aws.cloudfront_origin_access_control
   - module: amazon.aws.s3_bucket
+  - module: community.aws.acm_certificate
   - module: community.aws.cloudfront_distribution
   - module: community.aws.cloudfront_invalidation
 author:
@@ -186,6 +235,19 @@ EXAMPLES = r"""
     wait: true
   register: cdn
 
+# The certificate for the names must be in us-east-1, whatever the bucket's region.
+- name: CDN answers to the site's own name with TLS 1.2 or later
+  railsdeploy.aws.cloudfront_oac_distribution:
+    caller_reference: railsdeploy-production-assets
+    origin_bucket: railsdeploy-production-assets
+    origin_path: /production
+    origin_access_control_id: "{{ oac.id }}"
+    aliases:
+      - assets.example.com
+    acm_certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/8f1d2c3b-4a5e-6f70-8192-a3b4c5d6e7f8
+    minimum_protocol_version: TLSv1.2_2021
+  register: cdn
+
 - name: Only the distribution may read the assets
   amazon.aws.s3_bucket:
     name: railsdeploy-production-assets
@@ -201,6 +263,15 @@ EXAMPLES = r"""
           Condition:
             StringEquals:
               AWS:SourceArn: "{{ cdn.arn }}"
+
+- name: CDN is back on its cloudfront.net name only (no aliases, CloudFront's default certificate)
+  railsdeploy.aws.cloudfront_oac_distribution:
+    caller_reference: railsdeploy-production-assets
+    origin_bucket: railsdeploy-production-assets
+    origin_path: /production
+    origin_access_control_id: "{{ oac.id }}"
+    aliases: []
+    acm_certificate_arn: ""
 
 - name: CDN is gone (disabled, deployed, deleted)
   railsdeploy.aws.cloudfront_oac_distribution:
@@ -226,6 +297,38 @@ domain_name:
   returned: always
   type: str
   sample: d111111abcdef8.cloudfront.net
+aliases:
+  description:
+    - The distribution's alternate domain names as CloudFront reports them (in check mode, as they would be
+      sent); empty when it has none or does not exist.
+  returned: always
+  type: list
+  elements: str
+  sample: [assets.example.com]
+viewer_certificate:
+  description:
+    - The certificate the distribution presents to viewers (in check mode, as it would be sent); empty when
+      the distribution does not exist.
+  returned: always
+  type: dict
+  contains:
+    acm_certificate_arn:
+      description: ARN of the ACM certificate; empty with CloudFront's default certificate.
+      type: str
+      sample: arn:aws:acm:us-east-1:123456789012:certificate/8f1d2c3b-4a5e-6f70-8192-a3b4c5d6e7f8
+    minimum_protocol_version:
+      description: The security policy (minimum TLS version and ciphers towards viewers); C(TLSv1) with the
+        default certificate.
+      type: str
+      sample: TLSv1.2_2021
+    ssl_support_method:
+      description: How CloudFront serves the certificate (C(sni-only)); empty with the default certificate.
+      type: str
+      sample: sni-only
+    default_certificate:
+      description: Whether it is CloudFront's default C(*.cloudfront.net) certificate.
+      type: bool
+      sample: false
 status:
   description: V(InProgress) while a change propagates, V(Deployed) when every edge location has it; empty when
     the distribution does not exist.
@@ -255,7 +358,7 @@ changes:
   returned: always
   type: list
   elements: str
-  sample: [comment, price_class]
+  sample: [comment, aliases, viewer_certificate]
 distribution_config:
   description:
     - The distribution's configuration as CloudFront reports it, keys in snake_case (for example
@@ -269,6 +372,15 @@ distribution_config:
     enabled: true
     http_version: http2and3
     price_class: PriceClass_100
+    aliases:
+      quantity: 1
+      items: [assets.example.com]
+    viewer_certificate:
+      acm_certificate_arn: arn:aws:acm:us-east-1:123456789012:certificate/8f1d2c3b-4a5e-6f70-8192-a3b4c5d6e7f8
+      certificate_source: acm
+      cloud_front_default_certificate: false
+      minimum_protocol_version: TLSv1.2_2021
+      ssl_support_method: sni-only
     origins:
       quantity: 1
       items:
@@ -296,6 +408,8 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
 )
 
 from ansible_collections.railsdeploy.aws.plugins.module_utils._cloudfront_oac import (
+    acm_certificate_arn_error,
+    aliases_error,
     apply_settings,
     bucket_name_error,
     build_distribution_config,
@@ -475,6 +589,9 @@ class DistributionManager:
             cache_policy_id=params["cache_policy_id"],
             viewer_protocol_policy=params["viewer_protocol_policy"],
             compress=params["compress"],
+            aliases=params["aliases"],
+            acm_certificate_arn=params["acm_certificate_arn"],
+            minimum_protocol_version=params["minimum_protocol_version"],
         )
 
     def bucket_region(self) -> str:
@@ -508,6 +625,8 @@ class DistributionManager:
         before_config = current["DistributionConfig"]
         self.changes = config_changes(before_config, settings)
         after_config = apply_settings(before_config, settings) if self.changes else before_config
+        if {"aliases", "viewer_certificate"} & set(self.changes):
+            self.check_aliases_have_a_certificate(after_config)
         before_tags = self.get_tags(current["ARN"])
         after_tags = before_tags
         if tags is not None:
@@ -530,6 +649,17 @@ class DistributionManager:
             self.wait_deployed(current["Id"])
             final = self.get_distribution(current["Id"])
         return self.result(final, before_config, after_config, before_tags, after_tags)
+
+    def check_aliases_have_a_certificate(self, config: dict) -> None:
+        """Fail before an update CloudFront would refuse: existing aliases kept (aliases not set) while the
+        certificate becomes CloudFront's default one."""
+        view = managed_view(config)
+        if view["aliases"] and view["viewer_certificate"]["default_certificate"]:
+            self.module.fail_json(
+                msg=f"The distribution has the aliases {', '.join(view['aliases'])}, which CloudFront serves only with "
+                "a certificate that covers them: set acm_certificate_arn, or aliases: [] to use CloudFront's default "
+                "certificate"
+            )
 
     def warn_if_not_stored(self, sent: dict, stored: dict) -> None:
         """Say so when the endpoint dropped part of the origin it was sent: the next run would change it again."""
@@ -565,6 +695,7 @@ class DistributionManager:
         """The module's result. ``after`` is the configuration asked for (what the diff shows); the returned
         ``distribution_config`` is what CloudFront reports, or ``after`` in check mode."""
         reported = after if self.module.check_mode or dist is None else dist["DistributionConfig"] or after
+        reported_view = managed_view(reported)
         result = {
             "changed": self.changed,
             "changes": self.changes,
@@ -574,6 +705,8 @@ class DistributionManager:
             "domain_name": dist["DomainName"] if dist else "",
             "status": dist["Status"] if dist else "",
             "etag": dist["ETag"] if dist else "",
+            "aliases": list((reported.get("Aliases") or {}).get("Items") or []) if reported else [],
+            "viewer_certificate": reported_view.get("viewer_certificate", {}),
             "tags": after_tags if after else {},
             "distribution_config": camel_dict_to_snake_dict(reported) if reported else {},
         }
@@ -604,6 +737,13 @@ def main() -> None:
             type="str", choices=["allow-all", "https-only", "redirect-to-https"], default="redirect-to-https"
         ),
         compress=dict(type="bool", default=True),
+        aliases=dict(type="list", elements="str"),
+        acm_certificate_arn=dict(type="str"),
+        minimum_protocol_version=dict(
+            type="str",
+            choices=["TLSv1.2_2018", "TLSv1.2_2019", "TLSv1.2_2021", "TLSv1.2_2025", "TLSv1.3_2025"],
+            default="TLSv1.2_2021",
+        ),
         tags=dict(type="dict", aliases=["resource_tags"]),
         purge_tags=dict(type="bool", default=True),
         wait=dict(type="bool", default=False),
@@ -625,6 +765,10 @@ def main() -> None:
             "origin_access_control_id is empty: pass the id of an Origin Access Control "
             "(railsdeploy.aws.cloudfront_origin_access_control returns it)"
         )
+    if not error and params["acm_certificate_arn"]:
+        error = acm_certificate_arn_error(params["acm_certificate_arn"])
+    if not error:
+        error = aliases_error(params["aliases"], params["acm_certificate_arn"])
     if not error and params["wait_timeout"] < 1:
         error = f"wait_timeout must be 1 or more seconds, got {params['wait_timeout']}"
     if error:

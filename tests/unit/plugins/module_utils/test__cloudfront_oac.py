@@ -8,6 +8,9 @@ import pytest
 
 from ansible_collections.railsdeploy.aws.plugins.module_utils._cloudfront_oac import (
     CACHING_OPTIMIZED_POLICY_ID,
+    acm_certificate_arn_error,
+    alias_name_error,
+    aliases_error,
     apply_settings,
     bucket_name_error,
     build_distribution_config,
@@ -317,3 +320,266 @@ def test_candidates_with_the_bucket_origin_come_first_in_listed_order():
     ]
     ordered = order_candidates(summaries, "assets.s3.us-west-2.amazonaws.com")
     assert [s["Id"] for s in ordered] == ["B", "D", "A", "C"]
+
+
+# -- aliases and viewer certificate --------------------------------------------------------------------------------
+
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/8f1d2c3b-4a5e-6f70-8192-a3b4c5d6e7f8"
+OTHER_CERT = "arn:aws:acm:us-east-1:123456789012:certificate/0a1b2c3d-0000-1111-2222-333344445555"
+NAMES = ["assets.example.com", "static.example.com"]
+
+
+def with_names(**overrides):
+    return settings(aliases=NAMES, acm_certificate_arn=CERT, **overrides)
+
+
+def reported_default_certificate():
+    """A distribution as AWS reports it after creation without aliases or certificate."""
+    reported = as_reported(build_distribution_config("ref-1", settings()))
+    reported["Aliases"] = {"Quantity": 0}
+    reported["ViewerCertificate"] = {
+        "CloudFrontDefaultCertificate": True,
+        "SSLSupportMethod": "vip",
+        "MinimumProtocolVersion": "TLSv1",
+        "CertificateSource": "cloudfront",
+    }
+    return reported
+
+
+def reported_acm_certificate(names=NAMES, arn=CERT, policy="TLSv1.2_2021"):
+    reported = reported_default_certificate()
+    reported["Aliases"] = {"Quantity": len(names), "Items": list(names)}
+    reported["ViewerCertificate"] = {
+        "ACMCertificateArn": arn,
+        "SSLSupportMethod": "sni-only",
+        "MinimumProtocolVersion": policy,
+        "CloudFrontDefaultCertificate": False,
+        "CertificateSource": "acm",
+    }
+    return reported
+
+
+def test_aliases_and_certificate_not_given_are_not_managed():
+    wanted = settings()
+    assert wanted["Aliases"] is None
+    assert wanted["ViewerCertificate"] is None
+    config = build_distribution_config("ref-1", wanted)
+    assert config["Aliases"] == {"Quantity": 0}
+    assert "ViewerCertificate" not in config  # CloudFront's default certificate
+    assert managed_view(config)["viewer_certificate"]["default_certificate"] is True
+
+
+def test_new_distribution_config_with_aliases_and_acm_certificate():
+    config = build_distribution_config("ref-1", with_names(minimum_protocol_version="TLSv1.2_2019"))
+
+    assert config["Aliases"] == {"Quantity": 2, "Items": NAMES}
+    assert config["ViewerCertificate"] == {
+        "ACMCertificateArn": CERT,
+        "SSLSupportMethod": "sni-only",
+        "MinimumProtocolVersion": "TLSv1.2_2019",
+        "CloudFrontDefaultCertificate": False,
+    }
+
+
+def test_empty_aliases_and_certificate_mean_none_and_the_default_certificate():
+    wanted = settings(aliases=[], acm_certificate_arn="", minimum_protocol_version="TLSv1.3_2025")
+    assert wanted["Aliases"] == {"Quantity": 0}
+    # CloudFront fixes TLSv1 for its *.cloudfront.net certificate, whatever policy is asked for.
+    assert wanted["ViewerCertificate"] == {"CloudFrontDefaultCertificate": True, "MinimumProtocolVersion": "TLSv1"}
+
+
+@pytest.mark.parametrize(
+    ("reported", "overrides", "expected"),
+    [
+        pytest.param(reported_default_certificate(), {}, [], id="default-unmanaged"),
+        pytest.param(
+            reported_default_certificate(), {"aliases": [], "acm_certificate_arn": ""}, [], id="default-as-asked"
+        ),
+        pytest.param(
+            reported_default_certificate(),
+            {"aliases": NAMES, "acm_certificate_arn": CERT},
+            ["aliases", "viewer_certificate"],
+            id="default-to-acm",
+        ),
+        pytest.param(reported_acm_certificate(), {"aliases": NAMES, "acm_certificate_arn": CERT}, [], id="acm-same"),
+        pytest.param(
+            reported_acm_certificate(NAMES[::-1]),
+            {"aliases": NAMES, "acm_certificate_arn": CERT},
+            [],
+            id="aliases-other-order",
+        ),
+        pytest.param(
+            reported_acm_certificate(["Assets.Example.com"]), {"aliases": ["assets.example.com"]}, [], id="alias-case"
+        ),
+        pytest.param(reported_acm_certificate(), {}, [], id="acm-unmanaged"),
+        pytest.param(reported_acm_certificate(), {"aliases": NAMES}, [], id="certificate-unmanaged"),
+        pytest.param(reported_acm_certificate(), {"aliases": NAMES[:1]}, ["aliases"], id="alias-removed"),
+        pytest.param(reported_acm_certificate(), {"aliases": []}, ["aliases"], id="aliases-emptied"),
+        pytest.param(
+            reported_acm_certificate(), {"acm_certificate_arn": OTHER_CERT}, ["viewer_certificate"], id="other-acm"
+        ),
+        pytest.param(
+            reported_acm_certificate(),
+            {"acm_certificate_arn": CERT, "minimum_protocol_version": "TLSv1.3_2025"},
+            ["viewer_certificate"],
+            id="other-policy",
+        ),
+        pytest.param(
+            reported_acm_certificate(policy="TLSv1"),
+            {"acm_certificate_arn": CERT},
+            ["viewer_certificate"],
+            id="old-policy-raised",
+        ),
+        pytest.param(
+            reported_acm_certificate(),
+            {"aliases": [], "acm_certificate_arn": ""},
+            ["aliases", "viewer_certificate"],
+            id="acm-to-default",
+        ),
+        pytest.param(
+            reported_acm_certificate(),
+            {"comment": "other", "acm_certificate_arn": OTHER_CERT},
+            ["comment", "viewer_certificate"],
+            id="with-comment",
+        ),
+    ],
+)
+def test_config_changes_for_aliases_and_certificate(reported, overrides, expected):
+    assert config_changes(reported, settings(**overrides)) == expected
+
+
+def test_apply_settings_replaces_the_whole_certificate_and_keeps_unmanaged_ones():
+    reported = reported_default_certificate()
+    reported["ViewerCertificate"]["IAMCertificateId"] = "ASCAEXAMPLE"
+
+    merged = apply_settings(reported, with_names())
+
+    assert merged["ViewerCertificate"] == {
+        "ACMCertificateArn": CERT,
+        "SSLSupportMethod": "sni-only",
+        "MinimumProtocolVersion": "TLSv1.2_2021",
+        "CloudFrontDefaultCertificate": False,
+    }
+    assert merged["Aliases"] == {"Quantity": 2, "Items": NAMES}
+    assert apply_settings(reported, settings())["ViewerCertificate"] == reported["ViewerCertificate"]
+    assert reported["Aliases"] == {"Quantity": 0}  # the input is not modified
+
+
+@pytest.mark.parametrize(
+    "certificate",
+    [
+        {"CloudFrontDefaultCertificate": True, "SSLSupportMethod": "vip", "MinimumProtocolVersion": "TLSv1"},  # AWS
+        {  # moto 5.2: sni-only beside the default certificate
+            "CloudFrontDefaultCertificate": True,
+            "SSLSupportMethod": "sni-only",
+            "MinimumProtocolVersion": "TLSv1",
+            "ACMCertificateArn": "",
+        },
+        {"CloudFrontDefaultCertificate": "true", "MinimumProtocolVersion": "TLSv1"},
+        {"CloudFrontDefaultCertificate": "True", "MinimumProtocolVersion": "TLSv1"},
+    ],
+)
+def test_the_default_certificate_reads_the_same_however_reported(certificate):
+    assert managed_view({"ViewerCertificate": certificate})["viewer_certificate"] == {
+        "acm_certificate_arn": "",
+        "minimum_protocol_version": "TLSv1",
+        "ssl_support_method": "",
+        "default_certificate": True,
+    }
+
+
+def test_booleans_reported_as_strings_are_normalised():
+    config = reported_acm_certificate()
+    config["ViewerCertificate"]["CloudFrontDefaultCertificate"] = "false"
+    config.update(Enabled="true", IsIPV6Enabled="false")
+    config["DefaultCacheBehavior"]["Compress"] = "false"
+
+    view = managed_view(config)
+
+    assert view["viewer_certificate"]["default_certificate"] is False
+    assert view["viewer_certificate"]["acm_certificate_arn"] == CERT
+    assert (view["enabled"], view["ipv6_enabled"], view["default_cache_behavior"]["compress"]) == (True, False, False)
+    assert config_changes(config, with_names(ipv6_enabled=False, compress=False)) == []
+
+
+def test_a_certificate_without_the_default_flag_is_the_default_only_without_an_arn():
+    assert (
+        managed_view({"ViewerCertificate": {"ACMCertificateArn": CERT}})["viewer_certificate"]["default_certificate"]
+        is False
+    )
+    assert managed_view({"ViewerCertificate": {}})["viewer_certificate"]["default_certificate"] is True
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["assets.example.com", "*.example.com", "a.b.c.example.co.uk", "xn--bcher-kva.example", "Assets.Example.COM"],
+)
+def test_alias_names_that_are_dns_names_pass(name):
+    assert alias_name_error(name) is None
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "",
+        "assets",
+        "*.com",
+        "*",
+        "assets.example.com.",
+        "assets..example.com",
+        "assets_1.example.com",
+        "-assets.example.com",
+        "assets-.example.com",
+        "a.*.example.com",
+        "**.example.com",
+        "https://assets.example.com",
+        " assets.example.com",
+        ("x" * 64) + ".example.com",
+        ".".join(["a" * 60] * 5),
+    ],
+)
+def test_alias_names_that_are_not_dns_names_say_so(name):
+    assert "is not a DNS name" in alias_name_error(name)
+
+
+@pytest.mark.parametrize(
+    ("arn", "reason"),
+    [
+        (CERT, None),
+        ("", None),
+        (CERT.replace("us-east-1", "eu-central-1"), "CloudFront only uses ACM certificates from us-east-1"),
+        (
+            "arn:aws-cn:acm:cn-north-1:123456789012:certificate/abc",
+            "CloudFront only uses ACM certificates from us-east-1",
+        ),
+        ("arn:aws:iam::123456789012:server-certificate/assets", "is not the ARN of an ACM certificate"),
+        ("arn:aws:acm:us-east-1:1234:certificate/abc", "is not the ARN of an ACM certificate"),
+        ("8f1d2c3b-4a5e-6f70-8192-a3b4c5d6e7f8", "is not the ARN of an ACM certificate"),
+    ],
+)
+def test_acm_certificate_arn_must_be_an_acm_certificate_in_us_east_1(arn, reason):
+    error = acm_certificate_arn_error(arn)
+    if reason is None:
+        assert error is None
+    else:
+        assert reason in error
+
+
+@pytest.mark.parametrize(
+    ("aliases", "arn", "reason"),
+    [
+        (None, None, None),
+        ([], None, None),
+        ([], "", None),
+        (NAMES, CERT, None),
+        (NAMES, None, "aliases needs acm_certificate_arn"),
+        (NAMES, "", "aliases needs acm_certificate_arn"),
+        (["bad_name.example.com"], CERT, "is not a DNS name"),
+    ],
+)
+def test_aliases_need_an_acm_certificate(aliases, arn, reason):
+    error = aliases_error(aliases, arn)
+    if reason is None:
+        assert error is None
+    else:
+        assert reason in error

@@ -430,3 +430,230 @@ def test_bad_input_fails_with_the_reason(run, args, message):
 
     assert result["failed"] is True
     assert message in result["msg"]
+
+
+# -- aliases and certificate -------------------------------------------------------------------------------------
+
+CERT = "arn:aws:acm:us-east-1:123456789012:certificate/8f1d2c3b-4a5e-6f70-8192-a3b4c5d6e7f8"
+NAMES = ["assets.example.com", "static.example.com"]
+ACM_CERTIFICATE = {
+    "ACMCertificateArn": CERT,
+    "SSLSupportMethod": "sni-only",
+    "MinimumProtocolVersion": "TLSv1.2_2021",
+    "CloudFrontDefaultCertificate": False,
+}
+CUSTOM_NAME_ARGS = {**ARGS, "aliases": NAMES, "acm_certificate_arn": CERT}
+
+
+def with_acm_certificate(config: dict, names=tuple(NAMES), certificate=ACM_CERTIFICATE) -> dict:
+    """``config`` as AWS reports a distribution that serves ``names`` with an ACM certificate."""
+    config = copy.deepcopy(config)
+    config["Aliases"] = {"Quantity": len(names), "Items": list(names)}
+    config["ViewerCertificate"] = {**certificate, "CertificateSource": "acm"}
+    return config
+
+
+def test_create_with_aliases_and_certificate_sends_both(run):
+    sent = created(
+        run, {**CUSTOM_NAME_ARGS, "aliases": ["Assets.Example.com", "static.example.com", "assets.example.com"]}
+    )
+
+    assert sent["Aliases"] == {"Quantity": 2, "Items": NAMES}  # lower case, each once
+    assert sent["ViewerCertificate"] == ACM_CERTIFICATE  # no CertificateSource: CloudFront derives it
+
+
+def test_create_with_a_chosen_security_policy(run):
+    sent = created(run, {**CUSTOM_NAME_ARGS, "minimum_protocol_version": "TLSv1.3_2025"})
+
+    assert sent["ViewerCertificate"]["MinimumProtocolVersion"] == "TLSv1.3_2025"
+
+
+def test_create_without_aliases_or_certificate_keeps_cloudfront_defaults(run):
+    stub = CloudFrontStub().reply("list_distributions", distribution_list())
+
+    result = run(ARGS, stub, check_mode=True)
+
+    assert result["distribution_config"]["aliases"] == {"quantity": 0}
+    assert "viewer_certificate" not in result["distribution_config"]  # CloudFront's default certificate
+    assert result["aliases"] == []
+    assert result["viewer_certificate"]["default_certificate"] is True
+
+
+def test_the_default_certificate_is_replaced_by_the_acm_certificate(run):
+    reported = aws_reported_config(created(run))  # default certificate: vip, TLSv1
+    stub = existing(CloudFrontStub(), reported, TAGS, etag="ETAG-CURRENT")
+    updated = with_acm_certificate(reported)
+    stub.reply("update_distribution", {"Distribution": distribution(DIST_ID, updated), "ETag": "ETAG-NEXT"})
+
+    result = run(CUSTOM_NAME_ARGS, stub, diff=True)
+
+    assert result["changed"] is True
+    assert result["changes"] == ["aliases", "viewer_certificate"]
+    assert stub.operations() == [*READ_ONLY, "UpdateDistribution"]
+    update = stub.sent("UpdateDistribution")
+    assert update["IfMatch"] == "ETAG-CURRENT"
+    expected = copy.deepcopy(reported)
+    expected["Aliases"] = {"Quantity": 2, "Items": NAMES}
+    expected["ViewerCertificate"] = ACM_CERTIFICATE
+    assert update["DistributionConfig"] == expected  # nothing else touched
+    assert result["diff"]["before"]["aliases"] == []
+    assert result["diff"]["after"]["aliases"] == NAMES
+    assert result["diff"]["before"]["viewer_certificate"] == {
+        "acm_certificate_arn": "",
+        "minimum_protocol_version": "TLSv1",
+        "ssl_support_method": "",
+        "default_certificate": True,
+    }
+    assert result["diff"]["after"]["viewer_certificate"] == {
+        "acm_certificate_arn": CERT,
+        "minimum_protocol_version": "TLSv1.2_2021",
+        "ssl_support_method": "sni-only",
+        "default_certificate": False,
+    }
+    assert result["aliases"] == NAMES
+    assert result["viewer_certificate"]["acm_certificate_arn"] == CERT
+
+
+def test_second_run_with_the_same_aliases_and_certificate_sends_no_update(run):
+    reported = aws_reported_config(created(run, CUSTOM_NAME_ARGS))
+    reported["ViewerCertificate"]["CertificateSource"] = "acm"  # reported, never sent
+    reported["Aliases"]["Items"].reverse()  # order means nothing
+
+    stub = existing(CloudFrontStub(), reported, TAGS)
+    result = run(CUSTOM_NAME_ARGS, stub, diff=True)
+
+    assert result["changed"] is False, result["changes"]
+    assert stub.operations() == READ_ONLY
+    assert result["diff"]["before"] == result["diff"]["after"]
+    assert result["aliases"] == list(reversed(NAMES))  # as CloudFront reports them
+
+
+def test_a_new_security_policy_updates_only_the_certificate(run):
+    reported = with_acm_certificate(aws_reported_config(created(run)))
+    stub = existing(CloudFrontStub(), reported, TAGS)
+    stub.reply("update_distribution", {"Distribution": distribution(DIST_ID, reported), "ETag": "ETAG2"})
+
+    result = run({**CUSTOM_NAME_ARGS, "minimum_protocol_version": "TLSv1.3_2025"}, stub)
+
+    assert result["changes"] == ["viewer_certificate"]
+    sent = stub.sent("UpdateDistribution")["DistributionConfig"]
+    assert sent["ViewerCertificate"] == {**ACM_CERTIFICATE, "MinimumProtocolVersion": "TLSv1.3_2025"}
+    assert sent["Aliases"] == reported["Aliases"]
+
+
+def test_aliases_and_certificate_not_given_are_kept(run):
+    """Set outside the module (console, another tool): an update of other fields sends them back unchanged."""
+    names = ["cdn.example.com"]
+    certificate = {**ACM_CERTIFICATE, "MinimumProtocolVersion": "TLSv1.2_2019"}
+    reported = with_acm_certificate(aws_reported_config(created(run)), names, certificate)
+    stub = existing(CloudFrontStub(), reported, TAGS)
+    stub.reply("update_distribution", {"Distribution": distribution(DIST_ID, reported), "ETag": "ETAG2"})
+
+    result = run({**ARGS, "comment": "assets for www"}, stub, diff=True)
+
+    assert result["changes"] == ["comment"]
+    sent = stub.sent("UpdateDistribution")["DistributionConfig"]
+    assert sent["Aliases"] == reported["Aliases"]
+    assert sent["ViewerCertificate"] == reported["ViewerCertificate"]
+    assert result["diff"]["after"]["aliases"] == names
+    assert result["aliases"] == names
+    assert result["viewer_certificate"]["minimum_protocol_version"] == "TLSv1.2_2019"
+
+
+def test_aliases_and_certificate_not_given_are_no_change(run):
+    reported = with_acm_certificate(aws_reported_config(created(run)), ["cdn.example.com"])
+    stub = existing(CloudFrontStub(), reported, TAGS)
+
+    result = run(ARGS, stub)
+
+    assert result["changed"] is False
+    assert stub.operations() == READ_ONLY
+    assert result["aliases"] == ["cdn.example.com"]
+    assert result["viewer_certificate"]["acm_certificate_arn"] == CERT
+
+
+def test_back_to_the_default_certificate_without_aliases(run):
+    reported = with_acm_certificate(aws_reported_config(created(run)))
+    stub = existing(CloudFrontStub(), reported, TAGS)
+    stub.reply("update_distribution", {"Distribution": distribution(DIST_ID, reported), "ETag": "ETAG2"})
+
+    result = run({**ARGS, "aliases": [], "acm_certificate_arn": ""}, stub)
+
+    assert result["changes"] == ["aliases", "viewer_certificate"]
+    sent = stub.sent("UpdateDistribution")["DistributionConfig"]
+    assert sent["Aliases"] == {"Quantity": 0}
+    assert sent["ViewerCertificate"] == {"CloudFrontDefaultCertificate": True, "MinimumProtocolVersion": "TLSv1"}
+
+
+def test_the_default_certificate_with_aliases_kept_fails_before_the_update(run):
+    reported = with_acm_certificate(aws_reported_config(created(run)))
+    stub = existing(CloudFrontStub(), reported, TAGS)
+
+    result = run({**ARGS, "acm_certificate_arn": ""}, stub)
+
+    assert result["failed"] is True
+    assert "assets.example.com, static.example.com" in result["msg"]
+    assert "aliases: []" in result["msg"]
+    assert "UpdateDistribution" not in stub.operations()
+
+
+def test_certificate_change_in_check_mode_is_reported_not_sent(run):
+    reported = aws_reported_config(created(run))
+    stub = existing(CloudFrontStub(), reported, TAGS)
+
+    result = run(CUSTOM_NAME_ARGS, stub, check_mode=True, diff=True)
+
+    assert result["changed"] is True
+    assert result["changes"] == ["aliases", "viewer_certificate"]
+    assert stub.operations() == READ_ONLY
+    assert result["diff"]["after"]["viewer_certificate"]["acm_certificate_arn"] == CERT
+    assert result["distribution_config"]["viewer_certificate"]["acm_certificate_arn"] == CERT
+    assert result["aliases"] == NAMES
+
+
+def test_create_with_aliases_in_check_mode_sends_nothing(run):
+    stub = CloudFrontStub().reply("list_distributions", distribution_list())
+
+    result = run(CUSTOM_NAME_ARGS, stub, check_mode=True, diff=True)
+
+    assert result["changes"] == ["created"]
+    assert stub.operations() == ["ListDistributions"]
+    assert result["diff"]["after"]["aliases"] == NAMES
+    assert result["diff"]["after"]["viewer_certificate"]["ssl_support_method"] == "sni-only"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ({"aliases": NAMES}, "aliases needs acm_certificate_arn"),
+        ({"aliases": NAMES, "acm_certificate_arn": ""}, "aliases needs acm_certificate_arn"),
+        (
+            {"acm_certificate_arn": CERT.replace("us-east-1", "eu-west-1")},
+            "CloudFront only uses ACM certificates from us-east-1",
+        ),
+        (
+            {"acm_certificate_arn": "arn:aws:iam::123456789012:server-certificate/assets"},
+            "acm_certificate_arn 'arn:aws:iam::123456789012:server-certificate/assets' is not the ARN of an ACM",
+        ),
+        ({"aliases": ["assets_example.com"], "acm_certificate_arn": CERT}, "'assets_example.com' is not a DNS name"),
+        ({"aliases": ["assets.example.com."], "acm_certificate_arn": CERT}, "is not a DNS name"),
+        ({"aliases": ["assets"], "acm_certificate_arn": CERT}, "is not a DNS name"),
+        ({"aliases": ["a.*.example.com"], "acm_certificate_arn": CERT}, "is not a DNS name"),
+        ({"aliases": ["-assets.example.com"], "acm_certificate_arn": CERT}, "is not a DNS name"),
+        ({"minimum_protocol_version": "TLSv1.1_2016"}, "minimum_protocol_version must be one of"),
+    ],
+)
+def test_bad_aliases_or_certificate_fail_before_any_request(run, args, message):
+    stub = CloudFrontStub()
+
+    result = run({**ARGS, **args}, stub)
+
+    assert result["failed"] is True
+    assert message in result["msg"]
+    assert stub.operations() == []
+
+
+def test_a_wildcard_alias_is_accepted(run):
+    sent = created(run, {**CUSTOM_NAME_ARGS, "aliases": ["*.assets.example.com"]})
+
+    assert sent["Aliases"] == {"Quantity": 1, "Items": ["*.assets.example.com"]}
