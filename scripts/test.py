@@ -86,6 +86,9 @@ STAGES = [
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
     Stage("images", MAKE + ["images"], lab=False),
+    # The PostgreSQL image's Patroni and the etcd image, on a network of their own (no lab).
+    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
+          lab=False, after=("venv", "images")),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
     Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
     # Instances and volumes of its own (itest-*): beside the scenarios.

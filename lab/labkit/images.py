@@ -41,6 +41,7 @@ BUILDS = [
     Build("balancer", "latest"),
     Build("registry", "latest"),
     Build("postgres", "15"),
+    Build("etcd", "3.4"),
     Build("testapp", "1", {"APP_RELEASE": "1"}),
     Build("testapp", "2", {"APP_RELEASE": "2"}),
     Build("testapp", "broken", {"APP_RELEASE": "broken", "APP_BROKEN": "1"}),
@@ -51,6 +52,7 @@ BUILDS = [
 
 # What the lab's registry serves from the start, as Docker Hub would (name:tag in the registry -> local image).
 PUBLISHED = {"postgres:15": config.image("postgres", "15"),
+             "etcd:3.4": config.image("etcd", "3.4"),
              "testapp:1": config.image("testapp", "1"),
              "testapp:2": config.image("testapp", "2"),
              "testapp:broken": config.image("testapp", "broken"),
