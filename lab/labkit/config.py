@@ -33,7 +33,8 @@ REGION = "us-west-2"
 # one per availability zone. Addresses below .1.0 are the lab's own services.
 VPC_CIDR = "10.213.0.0/16"
 GATEWAY = "10.213.0.1"
-SUBNETS = {"us-west-2a": "10.213.1.0/24", "us-west-2b": "10.213.2.0/24"}
+# Three zones, as the PostgreSQL pair needs (its etcd witness lives in the third; docs/design/standby.md).
+SUBNETS = {"us-west-2a": "10.213.1.0/24", "us-west-2b": "10.213.2.0/24", "us-west-2c": "10.213.3.0/24"}
 REGISTRY_IP = "10.213.0.250"
 BALANCER_IP = "10.213.0.251"
 REGISTRY_PORT = 5000
