@@ -34,6 +34,10 @@ REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK_TIMEOUT = 1200
 PROJECT, ENVIRONMENT = "railsdeploy", "lab"  # inventories/lab/group_vars/all/main.yml
 PG_CONTAINER, PG_USER, PG_DB = "postgres", "rails", "rails_production"  # role defaults
+PGDATA = "/var/lib/postgresql/data"  # in the PostgreSQL container (roles/postgres_primary/vars/main.yml)
+# Lines PostgreSQL logs when it starts on a cluster that was not shut down cleanly.
+CRASH_RECOVERY = ("database system was not properly shut down", "automatic recovery in progress",
+                  "database system was interrupted")
 DEPLOY_LOCK = "/var/lib/railsdeploy/locks/deploy_rails"  # rails_app_lock_path (railsdeploy.aws.deploy_lock)
 ASSETS_BUCKET = "railsdeploy-lab-assets"  # inventories/lab/group_vars/all/main.yml
 
@@ -353,6 +357,33 @@ class System:
 
     def rows(self, marker: str) -> int:
         return int(self.sql(f"SELECT count(*) FROM notes WHERE text LIKE '{marker} %'"))
+
+    def postgres_log(self, node: Node, *, since_start: bool = False, tail: int = 30) -> str:
+        """PostgreSQL's log (the container's output): the last ``tail`` lines, or everything since its container's
+        latest start."""
+        if since_start:
+            started = self.ssh(node, f"sudo docker inspect -f '{{{{.State.StartedAt}}}}' {PG_CONTAINER}").strip()
+            return self.ssh(node, f"sudo docker logs --since {shell_quote(started)} {PG_CONTAINER} 2>&1")
+        return self.ssh(node, f"sudo docker logs --tail {tail} {PG_CONTAINER} 2>&1")
+
+    def crash_recovery(self, node: Node) -> list[str]:
+        """Why the latest start of PostgreSQL was not a clean one: its log lines of crash recovery, or that it
+        never became ready. Empty after a clean shutdown and start."""
+        log = self.postgres_log(node, since_start=True)
+        problems = [line for line in log.splitlines() if any(words in line for words in CRASH_RECOVERY)]
+        if "database system is ready to accept connections" not in log:
+            problems.append(f"no 'ready to accept connections' since the start: {log[-500:]!r}")
+        return problems
+
+    def pgdata_filesystem(self, node: Node) -> tuple[str, str]:
+        """(device, mount point) of the filesystem that holds the PostgreSQL container's data directory."""
+        template = f'{{{{range .Mounts}}}}{{{{if eq .Destination "{PGDATA}"}}}}{{{{.Source}}}}{{{{end}}}}{{{{end}}}}'
+        source = self.ssh(node, f"sudo docker inspect -f {shell_quote(template)} {PG_CONTAINER}").strip()
+        if not source:
+            raise DrillFailed(f"{node.name}: the {PG_CONTAINER} container mounts nothing at {PGDATA}")
+        found = self.ssh(node, f"findmnt --noheadings --output SOURCE,TARGET --target {shell_quote(source)}")
+        device, target = found.split()
+        return device, target
 
 
 class Writer:

@@ -43,7 +43,7 @@ def _outage(result, since: float) -> float:
     return _s(max(0.0, (result.last_failure or since) - since))
 
 
-@pytest.mark.drill(1, "PostgreSQL container stopped, then started")
+@pytest.mark.drill(1, "PostgreSQL container stopped, then started: a clean shutdown, no crash recovery, no app restart")
 def test_postgres_container_stop_start(system: System, report):
     primary, rails = system.primary(), system.rails()
     marker = f"drill1-{int(time.time())}"
@@ -53,6 +53,7 @@ def test_postgres_container_stop_start(system: System, report):
     with load(system.balancer_url + "/up") as result:
         stopped = time.time()
         system.ssh(primary, "sudo docker stop postgres")
+        stop_log = system.postgres_log(primary)
         down_wait = wait_for(lambda: system.all_rails(False), 60, "every rails node's /up to fail with PostgreSQL down")
         time.sleep(5)
         started = time.time()
@@ -60,6 +61,11 @@ def test_postgres_container_stop_start(system: System, report):
         nodes_back = wait_for(lambda: system.all_rails(True), 120, "every rails node's /up to answer 200 again")
         balancer_back = system.wait_served(timeout=120) + nodes_back
 
+    # docker stop sends the image's stop signal, SIGINT: PostgreSQL's fast shutdown (a checkpoint, not a kill), so
+    # that the start needs no crash recovery.
+    assert "received fast shutdown request" in stop_log and "database system is shut down" in stop_log, (
+        f"docker stop did not shut PostgreSQL down cleanly; its last log lines:\n{stop_log}")
+    assert not (unclean := system.crash_recovery(primary)), f"the start after a clean stop was not clean: {unclean}"
     after = {name: system.running_containers(node) for name, node in rails.items()}
     assert after == before, f"containers on the rails nodes were restarted or replaced: {before} -> {after}"
     assert system.rows(marker) == written, "rows written before the stop are missing"
@@ -67,10 +73,11 @@ def test_postgres_container_stop_start(system: System, report):
     report(requests=result.total, failed=result.failed, down_s=_s(started - stopped),
            nodes_failing_after_s=_s(down_wait), nodes_recovered_s=_s(nodes_back),
            balancer_recovered_s=_s(balancer_back), last_failure_after_start_s=_outage(result, started),
-           app_restarts=0, rows_kept=f"{written}/{written}")
+           app_restarts=0, clean_shutdown=1, crash_recovery=0, rows_kept=f"{written}/{written}")
 
 
-@pytest.mark.drill(2, "PostgreSQL instance stopped and started: PostgreSQL comes back by itself, no playbook run")
+@pytest.mark.drill(2, "PostgreSQL instance stopped and started: PostgreSQL comes back by itself on its volume, "
+                      "cleanly, no playbook run")
 def test_postgres_instance_stop_start(system: System, report):
     primary = system.primary()
     marker = f"drill2-{int(time.time())}"
@@ -91,10 +98,16 @@ def test_postgres_instance_stop_start(system: System, report):
 
     restarted = system.primary()
     assert restarted.instance_id == primary.instance_id
+    # The shutdown stopped PostgreSQL cleanly (the role's unit, before dockerd), and at boot it started only once
+    # the data volume was mounted: on the volume, not on an empty directory of the root disk.
+    assert not (unclean := system.crash_recovery(restarted)), f"the start after the boot was not clean: {unclean}"
+    device, mountpoint = system.pgdata_filesystem(restarted)
+    assert device.startswith("/dev/") and mountpoint != "/", (
+        f"after the boot PostgreSQL's data directory is on {device} at {mountpoint}, not on the data volume")
     assert system.rows(marker) == written, "rows written before the stop are missing"
     report(requests=result.total, failed=result.failed, stopped_s=_s(started - stopped), boot_s=_s(booted),
            served_after_boot_s=_s(back), outage_s=_outage(result, stopped), address=f"{primary.ip}->{restarted.ip}",
-           rows_kept=f"{written}/{written}")
+           crash_recovery=0, pgdata_on=f"{device}:{mountpoint}", rows_kept=f"{written}/{written}")
 
 
 @pytest.mark.drill(3, "PostgreSQL instance terminated (destroy.yml, confirmed); provision.yml replaces it, same volume")
