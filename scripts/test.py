@@ -76,7 +76,7 @@ IDLE = "idle"
 # Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
 OWN_MOTO = ["tests/integration/cdn", "tests/integration/settings", "tests/integration/backups",
             "tests/integration/data_volume", "tests/integration/isolation"]
-OWN_REGISTRY = ["tests/integration/rails_image"]
+OWN_REGISTRY = ["tests/integration/rails_image", "tests/integration/cluster_images"]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
     Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",)),

@@ -62,8 +62,19 @@ REGISTRY_DATA = "/var/lib/docker-registry"  # lab/images/registry/config.yml
 PUBLISHED_MARK = ".railsdeploy-published"
 
 
+# Images the collection ships a recipe for (roles/cluster_images, built for production by playbooks/build_images.yml
+# on debian:bookworm-slim): the lab builds them from the same files, on its own root filesystem.
+SHIPPED_DIR = config.REPO / "roles" / "cluster_images" / "files"
+
+
+def recipe_dir(name: str) -> Path:
+    """The build context of an image: the collection's recipe when it ships one, else the lab's own."""
+    shipped = SHIPPED_DIR / name
+    return shipped if shipped.is_dir() else config.IMAGES_DIR / name
+
+
 def packages(name: str) -> list[str]:
-    lines = (config.IMAGES_DIR / name / "packages.txt").read_text().splitlines()
+    lines = (recipe_dir(name) / "packages.txt").read_text().splitlines()
     return sorted({ln.split("#", 1)[0].strip() for ln in lines} - {""})
 
 
@@ -75,7 +86,7 @@ def rootfs_ref(name: str) -> str:
 def recipe_hash(build: Build) -> str:
     """Hash of everything that goes into an image: its files, its root fs and build args."""
     h = hashlib.sha256()
-    root = config.IMAGES_DIR / build.name
+    root = recipe_dir(build.name)
     for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
     h.update(rootfs_ref(build.name).encode())
@@ -134,7 +145,7 @@ def build_image(build: Build, base: str) -> bool:
             "--build-arg", f"BASE={base}", "-t", build.ref]
     for key, value in build.build_args.items():
         args += ["--build-arg", f"{key}={value}"]
-    docker(*args, str(config.IMAGES_DIR / build.name), timeout=1800)
+    docker(*args, str(recipe_dir(build.name)), timeout=1800)
     return True
 
 

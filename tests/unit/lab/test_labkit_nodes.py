@@ -199,5 +199,5 @@ def test_recipe_hash_follows_packages_and_build_args(images_dir):
 def test_every_lab_build_has_a_recipe():
     for build in images.BUILDS:
         assert images.packages(build.name), f"{build.name}: empty packages.txt"
-        assert (config.IMAGES_DIR / build.name / "Dockerfile").exists()
+        assert (images.recipe_dir(build.name) / "Dockerfile").exists()
         assert len(images.recipe_hash(build)) == 16
