@@ -8,6 +8,8 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.railsdeploy.aws.plugins.plugin_utils._registry import ECR_REGISTRY
+
 DOCUMENTATION = r"""
 name: image_reference
 author: railsdeploy.aws contributors
@@ -76,7 +78,6 @@ _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
-_ECR = re.compile(r"^(?P<account>[0-9]{12})\.dkr\.ecr(?:-fips)?\.(?P<region>[a-z0-9-]+)\.amazonaws\.com(?P<cn>\.cn)?$")
 
 
 def image_reference(ref, errors="strict"):
@@ -114,7 +115,7 @@ def _parse(ref):
     if registry == "docker.io" and "/" not in path:
         path = "library/" + path
     ecr = {}
-    match = _ECR.match(registry)
+    match = ECR_REGISTRY.match(registry)
     if match:
         partition = "aws-cn" if match["cn"] else "aws"
         ecr = {"account": match["account"], "region": match["region"],
