@@ -15,23 +15,19 @@ same packages.txt), which already holds every package, so the recipe's install s
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import yaml
 from labkit.images import rootfs_ref
-from labkit.net import free_port, wait_http
 from lablib.playbooks import JsonRun
+from lablib.registry import REGISTRY_IMAGE, Registry, own_registry
 
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = REPO / "playbooks" / "build_images.yml"
-REGISTRY_IMAGE = "railsdeploy-lab/registry:latest"
 BASES = {"postgres": rootfs_ref("postgres"), "etcd": rootfs_ref("etcd")}
 REPOSITORIES = {"postgres": "shop/railsdeploy-postgres", "etcd": "shop/railsdeploy-etcd"}
 
@@ -40,42 +36,14 @@ def docker(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return subprocess.run(["docker", *args], capture_output=True, text=True, check=check, timeout=600)
 
 
-class Registry:
-    def __init__(self, port: int) -> None:
-        self.address = f"127.0.0.1:{port}"  # Docker pushes to 127.0.0.0/8 over plain HTTP without configuration
-
-    def tags(self, name: str) -> list[str]:
-        try:
-            with urllib.request.urlopen(f"http://{self.address}/v2/{name}/tags/list", timeout=5) as resp:
-                return sorted(json.load(resp).get("tags") or [])
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:  # nothing was ever pushed to it
-                return []
-            raise
-
-    def catalog(self) -> list[str]:
-        with urllib.request.urlopen(f"http://{self.address}/v2/_catalog", timeout=5) as resp:
-            return json.load(resp).get("repositories") or []
-
-
 @pytest.fixture(scope="module")
 def registry() -> Iterator[Registry]:
     wanted = (REGISTRY_IMAGE, *BASES.values())
     missing = [ref for ref in wanted if docker("image", "inspect", ref, check=False).returncode]
     if missing:
         pytest.fail(f"lab images missing: {', '.join(missing)}; run `make images` first")
-    port = free_port()
-    name = f"rdbuild-itest-images-registry-{os.getpid()}"
-    docker("run", "--detach", "--rm", "--name", name, "--publish", f"127.0.0.1:{port}:5000", REGISTRY_IMAGE)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/v2/")
-        yield Registry(port)
-    finally:
-        docker("rm", "--force", name, check=False)
-        refs = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}").stdout.split()
-        for ref in refs:
-            if ref.startswith(f"127.0.0.1:{port}/"):
-                docker("image", "rm", ref, check=False)
+    with own_registry("images-registry") as reg:
+        yield reg
 
 
 @pytest.fixture(scope="module")

@@ -16,11 +16,8 @@ The directory is not called ``build``: pytest does not recurse into directories 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -29,8 +26,8 @@ import boto3
 import pytest
 import yaml
 from labkit.images import rootfs_ref
-from labkit.net import free_port, wait_http
 from lablib.playbooks import JsonRun
+from lablib.registry import REGISTRY_IMAGE, Registry, own_registry
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -42,7 +39,6 @@ REPOSITORY = "itest/testapp"
 CACHE_CONTROL = "public, max-age=31536000, immutable"
 ACCESS_KEY = "BUILDTESTACCESSKEY00"
 SECRET_KEY = "build-test-secret-key-not-a-real-one"
-REGISTRY_IMAGE = "railsdeploy-lab/registry:latest"
 
 
 TESTAPP_BASE = rootfs_ref("testapp")
@@ -72,35 +68,11 @@ def s3(endpoint: str) -> Any:
     )
 
 
-class Registry:
-    def __init__(self, port: int) -> None:
-        self.address = f"127.0.0.1:{port}"  # Docker pushes to 127.0.0.0/8 over plain HTTP without configuration
-
-    def tags(self, name: str = REPOSITORY) -> list[str]:
-        try:
-            with urllib.request.urlopen(f"http://{self.address}/v2/{name}/tags/list", timeout=5) as resp:
-                return sorted(json.load(resp).get("tags") or [])
-        except urllib.error.HTTPError as exc:
-            if exc.code == 404:  # NAME_UNKNOWN: nothing was ever pushed to it
-                return []
-            raise
-
-    def catalog(self) -> list[str]:
-        with urllib.request.urlopen(f"http://{self.address}/v2/_catalog", timeout=5) as resp:
-            return json.load(resp).get("repositories") or []
-
-
 @pytest.fixture(scope="module")
 def registry(images_present) -> Iterator[Registry]:
-    """The lab's registry image in a container of this module, published on a free 127.0.0.1 port."""
-    port = free_port()
-    name = f"rdbuild-itest-registry-{os.getpid()}"
-    docker("run", "--detach", "--rm", "--name", name, "--publish", f"127.0.0.1:{port}:5000", REGISTRY_IMAGE)
-    try:
-        wait_http(f"http://127.0.0.1:{port}/v2/")
-        yield Registry(port)
-    finally:
-        docker("rm", "--force", name, check=False)
+    """The lab's registry image in a container of this module (the images pushed to it go with it)."""
+    with own_registry("registry") as reg:
+        yield reg
 
 
 @pytest.fixture(scope="module")
@@ -164,14 +136,6 @@ def build(inventory: Path, ansible_playbook):
     return run
 
 
-@pytest.fixture(scope="module", autouse=True)
-def remove_built_images(registry: Registry) -> Iterator[None]:
-    yield
-    refs = docker("image", "ls", "--format", "{{.Repository}}:{{.Tag}}", f"{registry.address}/{REPOSITORY}").stdout
-    for ref in refs.split():
-        docker("image", "rm", ref, check=False)
-
-
 def objects(endpoint: str) -> dict[str, dict[str, Any]]:
     """Every object under the prefix: key -> its HEAD (Cache-Control, Content-Type, ...)."""
     client = s3(endpoint)
@@ -216,7 +180,7 @@ def first(build, source) -> JsonRun:
 
 def test_the_image_is_in_the_registry_under_the_commit_id(first, registry, source):
     _root, commit = source
-    assert registry.tags() == [commit]
+    assert registry.tags(REPOSITORY) == [commit]
 
 
 def test_the_assets_are_in_the_bucket_immutable_with_their_content_type(first, registry, endpoint, source):
@@ -246,7 +210,7 @@ def test_a_later_release_keeps_the_earlier_releases_assets(first, build, registr
     second = build("-e", "rails_app_release=2").ok()
 
     after = objects(endpoint)
-    assert registry.tags() == sorted([commit, "2"])
+    assert registry.tags(REPOSITORY) == sorted([commit, "2"])
     assert set(before) < set(after)
     for key, head in before.items():
         assert after[key]["ETag"] == head["ETag"]  # untouched, not uploaded again
@@ -262,7 +226,7 @@ def test_check_mode_predicts_the_build_and_publishes_nothing(first, build, regis
     checked = build("--check", "-e", json.dumps({"rails_app_release": "3"})).ok()
 
     assert [name for name in checked.changed_tasks() if "Image is built as" in name]
-    assert "3" not in registry.tags()
+    assert "3" not in registry.tags(REPOSITORY)
     assert {key: head["ETag"] for key, head in objects(endpoint).items()} == {
         key: head["ETag"] for key, head in before.items()
     }
