@@ -91,9 +91,9 @@ STAGES = [
           lab=False, after=("venv", "images")),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
     Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
-    # Instances and volumes of its own (itest-*): beside the scenarios.
-    Stage("integration nodes", ["pytest", "tests/integration/lab/test_materialise.py", "-v", "--durations=5"],
-          lane="users"),
+    # Instances and volumes of its own (itest-*): beside the scenarios. An etcd cluster on three of them.
+    Stage("integration nodes", ["pytest", "tests/integration/lab/test_materialise.py",
+                                "tests/integration/lab/test_etcd.py", "-v", "--durations=5"], lane="users"),
     molecule("provision"),
     molecule("postgres"),
     molecule("users", lane="users"),
