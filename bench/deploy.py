@@ -1,11 +1,12 @@
 """Deploys under continuous load through the lab balancer, with 3 rails nodes, in one run.
 
 (a) the seed's method (bench/seed_method.yml: pull, stop, run, node after node); (b) deploy_rails.yml to the
-3 nodes, switching release; (c) deploy_rails.yml again with the same release (a no-op); (d) deploy_rails.yml
-to 1 node, switching release. lab/loadgen.py sends requests to the balancer's /version throughout each step.
-Prints `seed_method_failed_requests`, `seed_method_error_seconds`, `deploy_failed_requests`,
-`deploy_requests_total`, `deploy_seconds_3`, `deploy_seconds_1`, `deploy_ratio_3_to_1`,
-`noop_deploy_seconds`, `noop_deploy_changed` as each is measured; details go to stderr as `# ` lines.
+3 nodes, switching release; (c) deploy_rails.yml again with the same release (a no-op), then status.yml and
+logs.yml on the 3 nodes; (d) deploy_rails.yml to 1 node, switching release. lab/loadgen.py sends requests to the
+balancer's /version throughout the deploys. Prints `seed_method_failed_requests`, `seed_method_error_seconds`,
+`deploy_failed_requests`, `deploy_requests_total`, `deploy_seconds_3`, `deploy_seconds_1`, `deploy_ratio_3_to_1`,
+`noop_deploy_seconds`, `noop_deploy_changed`, `status_seconds_3` (the goal: under 10 s), `status_changed`,
+`logs_seconds_3` as each is measured; details go to stderr as `# ` lines.
 
 Before (b) and (d) the release being deployed is removed from the nodes it goes to, so both deploys pull
 (in parallel for (b)) as a deploy of a new release does. Setup: the lab's environment is provisioned with
@@ -245,6 +246,13 @@ def main() -> int:
                                   what="deploy_rails.yml release 2 again (no-op)")
         figure("noop_deploy_seconds", f"{noop:.1f}")
         figure("noop_deploy_changed", recap_changed(proc.stdout))
+
+        # (c2) what an operator reads between deploys: status.yml (read-only) and logs.yml, on the 3 nodes.
+        proc, status = playbook("playbooks/status.yml", what="status.yml on 3 nodes")
+        figure("status_seconds_3", f"{status:.1f}")
+        figure("status_changed", recap_changed(proc.stdout))
+        _, logs = playbook("playbooks/logs.yml", "-e", "lines=20", what="logs.yml on 3 nodes")
+        figure("logs_seconds_3", f"{logs:.1f}")
 
         # (d) release 2 -> 1 on one node, pulling like (b).
         remove_image(ONE_NODE, "1")

@@ -8,7 +8,9 @@
 From Python (the drills, the benchmarks): ``with in_background(url) as summary: ...``; the dict is filled with the
 summary when the block ends.
 
-A request fails when it gets no answer within --timeout, or any status other than 200. Each worker sends
+A request fails when it gets no answer within --timeout, or any status other than 200 - unless --expect
+STATUS:TEXT names it: an answer with that status whose body contains TEXT (maintenance mode's 503 page) is counted
+among the bodies, as "HTTP STATUS TEXT", not as a failure. Each worker sends
 requests one after another (new connection each time, like separate clients). On exit it writes a JSON
 summary to --out (and prints it): total, failed, error_seconds (number of distinct wall-clock seconds
 with at least one failure), first/last failure, failures by kind, and the bodies seen with their counts
@@ -34,8 +36,10 @@ from pathlib import Path
 
 
 class Load:
-    def __init__(self, url: str, workers: int, timeout: float, interval: float):
+    def __init__(self, url: str, workers: int, timeout: float, interval: float,
+                 expect: tuple[int, str] | None = None):
         self.url, self.workers, self.timeout, self.interval = url, workers, timeout, interval
+        self.expect = expect
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.total = 0
@@ -45,17 +49,22 @@ class Load:
 
     def one(self) -> None:
         now = time.time()
+        expected = False
         try:
             with urllib.request.urlopen(self.url, timeout=self.timeout) as resp:
                 body = resp.read(200).decode("utf-8", "replace").strip()
                 status = resp.status
         except urllib.error.HTTPError as exc:
             status, body = exc.code, ""
+            if self.expect and exc.code == self.expect[0]:
+                with contextlib.suppress(Exception):
+                    if self.expect[1] in exc.read(65536).decode("utf-8", "replace"):
+                        expected, body = True, f"HTTP {exc.code} {self.expect[1]}"
         except Exception as exc:  # noqa: BLE001 - any failure to get an answer counts
             status, body = None, f"{type(exc).__name__}: {exc}"
         with self.lock:
             self.total += 1
-            if status == 200:
+            if status == 200 or expected:
                 seen = self.bodies.setdefault(body, {"count": 0, "first": now, "last": now})
                 seen["count"] += 1
                 seen["last"] = now
@@ -121,9 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, default=0, help="seconds to run (0: until stopped)")
     parser.add_argument("--stop-file", type=Path, help="stop when this file exists")
     parser.add_argument("--out", type=Path, help="write the JSON summary here")
+    parser.add_argument("--expect", metavar="STATUS:TEXT",
+                        help="an answer with this status and TEXT in its body is expected, not a failure")
     args = parser.parse_args(argv)
+    expect = None
+    if args.expect:
+        status, _, text = args.expect.partition(":")
+        if not status.isdigit() or not text:
+            parser.error(f"--expect wants STATUS:TEXT, like 503:Down for maintenance, not {args.expect!r}")
+        expect = (int(status), text)
 
-    load = Load(args.url, args.workers, args.timeout, args.interval)
+    load = Load(args.url, args.workers, args.timeout, args.interval, expect)
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: load.stop.set())
     threads = [threading.Thread(target=load.worker, daemon=True) for _ in range(args.workers)]
