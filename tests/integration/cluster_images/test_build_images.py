@@ -25,6 +25,7 @@ import yaml
 from labkit.images import rootfs_ref
 from lablib.playbooks import JsonRun
 from lablib.registry import REGISTRY_IMAGE, Registry, own_registry
+from lablib.settings import SHOP
 
 REPO = Path(__file__).resolve().parents[3]
 PLAYBOOK = REPO / "playbooks" / "build_images.yml"
@@ -51,19 +52,7 @@ def inventory(tmp_path_factory, registry: Registry) -> Path:
     """A production-like inventory whose app image is in the module's registry, under the namespace shop/."""
     path = tmp_path_factory.mktemp("inventory") / "hosts.yml"
     settings = {
-        "railsdeploy_project": "shop",
-        "railsdeploy_environment": "production",
-        "railsdeploy_region": "us-west-2",
-        "railsdeploy_domain": "shop.example.com",
-        "railsdeploy_hosted_zone_id": "Z0123456789ABCDEFGHIJ",
-        "railsdeploy_vpc_id": "vpc-0123456789abcdef0",
-        "railsdeploy_subnets": {"us-west-2a": "subnet-0123456789abcdef0"},
-        "railsdeploy_ami_id": "ami-0123456789abcdef0",
-        "railsdeploy_key_name": "shop-admins",
-        "railsdeploy_admin_cidrs": ["203.0.113.0/24"],
-        "railsdeploy_assets_bucket": "shop-production-assets",
-        "railsdeploy_backup_bucket": "shop-production-backups",
-        "railsdeploy_lb_certificate_arn": "arn:aws:acm:us-west-2:123456789012:certificate/0a1b2c3d",
+        **SHOP,
         "railsdeploy_app_image": f"{registry.address}/shop/app",
     }
     localhost = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}

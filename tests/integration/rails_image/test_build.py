@@ -28,6 +28,7 @@ import yaml
 from labkit.images import rootfs_ref
 from lablib.playbooks import JsonRun
 from lablib.registry import REGISTRY_IMAGE, Registry, own_registry
+from lablib.settings import SHOP
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -100,22 +101,11 @@ def inventory(tmp_path_factory, endpoint: str, registry: Registry, source) -> Pa
     """A production-like inventory: valid settings, the test's moto and registry, the test app's build args."""
     path = tmp_path_factory.mktemp("inventory") / "hosts.yml"
     settings = {
+        **SHOP,
         "aws_endpoint_url": endpoint,
         "aws_access_key": ACCESS_KEY,
         "aws_secret_key": SECRET_KEY,
-        "railsdeploy_project": "shop",
-        "railsdeploy_environment": "production",
-        "railsdeploy_region": REGION,
-        "railsdeploy_domain": "shop.example.com",
-        "railsdeploy_hosted_zone_id": "Z0123456789ABCDEFGHIJ",
-        "railsdeploy_vpc_id": "vpc-0123456789abcdef0",
-        "railsdeploy_subnets": {"us-west-2a": "subnet-0123456789abcdef0"},
-        "railsdeploy_ami_id": "ami-0123456789abcdef0",
-        "railsdeploy_key_name": "shop-admins",
-        "railsdeploy_admin_cidrs": ["203.0.113.0/24"],
         "railsdeploy_assets_bucket": BUCKET,
-        "railsdeploy_backup_bucket": "shop-production-backups",
-        "railsdeploy_lb_certificate_arn": f"arn:aws:acm:{REGION}:123456789012:certificate/0a1b2c3d",
         "railsdeploy_assets_prefix": PREFIX,
         "railsdeploy_app_image": f"{registry.address}/{REPOSITORY}",
         "rails_image_source": str(source[0]),
