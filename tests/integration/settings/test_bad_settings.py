@@ -85,6 +85,22 @@ CASES = [
      "railsdeploy_cdn_domain", "is not a name of its own below shop.example.com"),
     ("backup-schedule-in-words", {"railsdeploy_postgres_backup_schedule": {"hour": "3am"}},
      "railsdeploy_postgres_backup_schedule", "is not a schedule"),
+    ("two-standbys", {"railsdeploy_postgres_standby_count": 2}, "railsdeploy_postgres_standby_count",
+     "2 is not 0 (a single PostgreSQL node) or 1 (a standby in another availability zone)"),
+    ("a-standby-before-the-pair-is-built", {"railsdeploy_postgres_standby_count": 1},
+     "railsdeploy_postgres_standby_count", "1 (a standby that takes over by itself) is not available in this version"),
+    ("a-standby-with-two-zones", {"railsdeploy_postgres_standby_count": 1}, "railsdeploy_postgres_standby_count",
+     "railsdeploy_subnets lists 2 (eu-west-1a, eu-west-1b): add a subnet in a third zone"),
+    ("standby-named-like-the-primary",
+     {"railsdeploy_postgres_standby_count": 1, "railsdeploy_postgres_standby_node": "postgres2001"},
+     "railsdeploy_postgres_standby_node", "'postgres2001' must be a host name of its own"),
+    ("witness-named-like-a-rails-node",
+     {"railsdeploy_postgres_standby_count": 1, "railsdeploy_witness_node": "rails2001"},
+     "railsdeploy_witness_node", "'rails2001' must be a host name of its own"),
+    ("strict-synchronous-without-a-standby", {"railsdeploy_postgres_synchronous_strict": True},
+     "railsdeploy_postgres_synchronous_strict", "true would block every commit"),
+    ("witness-instance-type", {"railsdeploy_witness_instance_type": "micro"}, "railsdeploy_witness_instance_type",
+     "not an EC2 instance type"),
 ]
 
 
