@@ -14,7 +14,8 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv, the integration test of build.yml (its own moto, its own registry);
+  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), of
+           the images, and of bad settings (no AWS at all);
   users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users);
   idle     lint, unit tests, the integration tests against a moto of their own: CPU work that needs neither the
            lab nor a daemon. They start with the rails scenario and run beside it at the lowest CPU priority
@@ -74,8 +75,8 @@ def molecule(scenario: str, **kw) -> Stage:
 # The lane beside the stages under load, at nice 19 (see the docstring).
 IDLE = "idle"
 # Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
-OWN_MOTO = ["tests/integration/cdn", "tests/integration/settings", "tests/integration/backups",
-            "tests/integration/data_volume", "tests/integration/isolation"]
+OWN_MOTO = ["tests/integration/cdn", "tests/integration/backups", "tests/integration/data_volume",
+            "tests/integration/isolation"]
 OWN_REGISTRY = ["tests/integration/rails_image", "tests/integration/cluster_images"]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
@@ -85,6 +86,10 @@ STAGES = [
           after=("venv",)),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
+    # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto): beside the first scenarios,
+    # off the idle lane, which must end with the rails scenario.
+    Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane="offline",
+          lab=False, after=("venv",)),
     Stage("images", MAKE + ["images"], lab=False),
     # The PostgreSQL image's Patroni and the etcd image, on a network of their own (no lab).
     Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
