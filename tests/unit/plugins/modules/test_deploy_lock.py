@@ -1,14 +1,19 @@
-"""deploy_lock run in-process with its module args; the lock directory lives in a temp dir."""
+"""deploy_lock run in-process with its module args; the lock directory lives in a temp dir, the etcd backend talks
+to an in-process fake of etcd's JSON gateway (_fake_etcd.py)."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
+import socket
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from _fake_etcd import FakeEtcd
 from ansible.module_utils import _internal as module_utils_internal
 from ansible.module_utils.testing import patch_module_args
 
@@ -213,3 +218,279 @@ def test_losing_the_race_for_mkdir_fails_naming_the_winner(monkeypatch, capsys, 
     assert "took the deploy lock just now" in result["msg"]
     assert "bob@desk" in result["msg"]
     assert holder(lock)["run_id"] == "run-other"
+
+
+# backend=etcd, against the in-process fake of etcd 3.4's JSON gateway (tests/unit/plugins/modules/_fake_etcd.py).
+
+KEY = "/railsdeploy-locks/x/deploy"
+
+
+@pytest.fixture
+def etcd():
+    with FakeEtcd() as fake:
+        yield fake
+
+
+def run_etcd(monkeypatch, capsys, etcd: FakeEtcd, lock: Path, check_mode: bool = False, **args) -> dict:
+    """The module with backend=etcd; the legacy lock directory is ``lock`` (absent unless a test makes it)."""
+    return run(monkeypatch, capsys, check_mode, **{"backend": "etcd", "etcd_url": etcd.url, "key": KEY,
+                                                   "path": str(lock), **args})
+
+
+def hold_etcd(etcd: FakeEtcd, age: int = 0, **record) -> dict:
+    """Another run's etcd lock, taken ``age`` seconds ago."""
+    since = int(time.time()) - age
+    data = {"run_id": "run-other", "holder": "bob@desk",
+            "since": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(since)),
+            "since_epoch": since, "details": {"release": "41"}, **record}
+    etcd.put(KEY, json.dumps(data).encode())
+    return data
+
+
+def test_etcd_take_on_an_empty_store_stores_the_holders_record(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    before = int(time.time())
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", holder="alice@laptop",
+                      details={"release": "42"})
+
+    assert result["rc"] == 0, result
+    assert result["changed"] is True
+    stored = etcd.get_json(KEY)
+    assert stored["run_id"] == "run-1"
+    assert stored["holder"] == "alice@laptop"
+    assert stored["details"] == {"release": "42"}
+    assert before <= stored["since_epoch"] <= int(time.time())
+    assert result["lock"] == stored
+    assert not lock.exists()  # the directory backend is not used
+    assert not lock.parent.exists()
+
+
+def test_etcd_the_same_run_taking_it_again_changes_nothing(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", holder="alice@laptop")
+    before = etcd.snapshot()
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", holder="alice@laptop")
+
+    assert result["rc"] == 0, result
+    assert result["changed"] is False
+    assert result["lock"] == etcd.get_json(KEY)
+    assert result["age_seconds"] >= 0
+    assert etcd.snapshot() == before
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_etcd_another_run_is_refused_naming_holder_release_age_and_the_way_out(monkeypatch, capsys, etcd: FakeEtcd,
+                                                                                lock: Path, check_mode: bool):
+    stored = hold_etcd(etcd, age=125)
+    before = etcd.snapshot()
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, check_mode, run_id="run-1", holder="alice@laptop")
+
+    assert result["rc"] == 1
+    msg = result["msg"]
+    assert msg.startswith("Another deploy holds the deploy lock: bob@desk (run run-other, release 41) since "), msg
+    assert stored["since"] in msg
+    assert re.search(r"\b2 min [5-7] s ago\b", msg), msg
+    assert f"(etcd key {KEY})" in msg
+    assert msg.endswith(f"If it is no longer running (interrupted), release the lock with: {HINT}")
+    assert 125 <= result["age_seconds"] <= 127
+    assert result["lock"] == stored
+    assert etcd.snapshot() == before  # untouched
+
+
+def test_etcd_the_owner_releases_it(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", holder="alice@laptop")
+    stored = etcd.get_json(KEY)
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", state="absent")
+
+    assert result["rc"] == 0, result
+    assert result["changed"] is True
+    assert result["lock"] == stored
+    assert etcd.get(KEY) is None
+    # The delete was guarded by the exact bytes that were read.
+    assert etcd.requests[-1]["compare"] == [{"key": base64.b64encode(KEY.encode()).decode(), "result": "EQUAL",
+                                             "target": "VALUE", "value": base64.b64encode(
+                                                 json.dumps(stored, sort_keys=True).encode()).decode()}]
+
+
+def test_etcd_another_run_cannot_release_it_without_force(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    stored = hold_etcd(etcd, age=30)
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", state="absent")
+
+    assert result["rc"] == 1
+    assert "bob@desk" in result["msg"]
+    assert "not by this run" in result["msg"]
+    assert f"etcd key {KEY}" in result["msg"]
+    assert HINT in result["msg"]
+    assert etcd.get_json(KEY) == stored
+    assert etcd.writes() == []
+
+
+def test_etcd_force_releases_anyones_lock(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    hold_etcd(etcd, age=3600)
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="manual", state="absent", force=True)
+
+    assert result["rc"] == 0, result
+    assert result["changed"] is True
+    assert result["lock"]["run_id"] == "run-other"
+    assert result["age_seconds"] >= 3600
+    assert etcd.get(KEY) is None
+    assert etcd.requests[-1]["compare"][0]["target"] == "MOD"
+
+
+def test_etcd_force_deletes_nothing_that_changed_after_the_read(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    """Another run takes the lock between this run's read and its delete: the delete is refused, the new holder
+    named."""
+    hold_etcd(etcd)
+    real_txn = deploy_lock.EtcdLock.txn
+
+    def txn(self, compare, success, failure=()):
+        if any("request_delete_range" in op for op in success):
+            hold_etcd(etcd, run_id="run-new", holder="carol@box")
+        return real_txn(self, compare, success, failure)
+
+    monkeypatch.setattr(deploy_lock.EtcdLock, "txn", txn)
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="manual", state="absent", force=True)
+
+    assert result["rc"] == 1
+    assert "changed while this run released it" in result["msg"]
+    assert "carol@box (run run-new" in result["msg"]
+    assert etcd.get_json(KEY)["run_id"] == "run-new"
+
+
+def test_etcd_releasing_no_lock_changes_nothing(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", state="absent")
+
+    assert result["rc"] == 0, result
+    assert result["changed"] is False
+    assert etcd.writes() == []
+
+
+def test_etcd_check_mode_takes_nothing(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    before = etcd.snapshot()
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, check_mode=True, run_id="run-1", holder="alice@laptop")
+
+    assert result["rc"] == 0, result
+    assert result["changed"] is True
+    assert result["lock"]["run_id"] == "run-1"
+    assert etcd.snapshot() == before
+    assert etcd.writes() == []
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_etcd_check_mode_releases_nothing(monkeypatch, capsys, etcd: FakeEtcd, lock: Path, force: bool):
+    hold_etcd(etcd, run_id="run-1")
+    hold(lock, run_id="run-1")
+    before = etcd.snapshot()
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, check_mode=True, run_id="run-1", state="absent", force=force)
+
+    assert result["rc"] == 0, result
+    assert result["changed"] is True
+    assert etcd.snapshot() == before
+    assert etcd.writes() == []
+    assert holder(lock)["run_id"] == "run-1"
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_etcd_take_honours_the_legacy_lock_directory_of_another_run(monkeypatch, capsys, etcd: FakeEtcd,
+                                                                    lock: Path, check_mode: bool):
+    hold(lock, age=65)
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, check_mode, run_id="run-1")
+
+    assert result["rc"] == 1
+    msg = result["msg"]
+    assert f"a deploy of an earlier release holds the lock in {lock}" in msg
+    assert "bob@desk (run run-other, release 41)" in msg
+    assert re.search(r"\b1 min [5-7] s ago\b", msg), msg
+    assert msg.endswith(HINT)
+    assert result["legacy_lock"]["run_id"] == "run-other"
+    assert etcd.get(KEY) is None
+    assert etcd.requests == []  # refused before asking etcd
+    assert holder(lock)["run_id"] == "run-other"
+
+
+def test_etcd_take_passes_this_runs_own_legacy_directory(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    hold(lock, run_id="run-1")
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1")
+
+    assert result["rc"] == 0, result
+    assert etcd.get_json(KEY)["run_id"] == "run-1"
+
+
+def test_etcd_force_release_removes_the_legacy_lock_directory_too(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    hold(lock)
+    hold_etcd(etcd, run_id="run-2")
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="manual", state="absent", force=True)
+
+    assert result["rc"] == 0, result
+    assert result["changed"] is True
+    assert result["legacy_lock"]["run_id"] == "run-other"
+    assert not lock.exists()
+    assert etcd.get(KEY) is None
+
+
+def test_etcd_release_leaves_another_runs_legacy_directory(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    hold(lock)
+    hold_etcd(etcd, run_id="run-1")
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", state="absent")
+
+    assert result["rc"] == 0, result
+    assert etcd.get(KEY) is None
+    assert holder(lock)["run_id"] == "run-other"
+
+
+@pytest.mark.parametrize("state", ["present", "absent"])
+def test_etcd_unreachable_fails_naming_the_url(monkeypatch, capsys, lock: Path, state: str):
+    with socket.socket() as sock:  # a port that nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+    result = run(monkeypatch, capsys, backend="etcd", etcd_url=url, key=KEY, path=str(lock), run_id="run-1",
+                 state=state)
+
+    assert result["rc"] == 1
+    assert f"etcd at {url} could not be used" in result["msg"]
+    assert "refused" in result["msg"].lower(), result["msg"]
+    assert "The lock was not changed" in result["msg"]
+
+
+def test_etcd_an_error_answer_fails_with_etcds_message(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", etcd_url=etcd.url + "/nothere")
+
+    assert result["rc"] == 1
+    assert f"etcd at {etcd.url}/nothere could not be used" in result["msg"]
+    assert "HTTP 404" in result["msg"]
+    assert etcd.get(KEY) is None
+
+
+def test_etcd_two_runs_taking_it_at_once_exactly_one_holds_it(etcd: FakeEtcd):
+    runs = 8
+    start = threading.Barrier(runs)
+    outcomes: dict[str, dict | None] = {}
+
+    def take(run_id: str) -> None:
+        record = {"run_id": run_id, "holder": run_id, "since": "now", "since_epoch": int(time.time()), "details": {}}
+        lock = deploy_lock.EtcdLock(etcd.url, KEY)
+        start.wait()
+        outcomes[run_id] = lock.create(record)
+
+    threads = [threading.Thread(target=take, args=(f"run-{n}",)) for n in range(runs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    winners = [run_id for run_id, found in outcomes.items() if found is None]
+    assert len(winners) == 1, outcomes
+    assert etcd.get_json(KEY)["run_id"] == winners[0]
+    assert all(found["run_id"] == winners[0] for found in outcomes.values() if found is not None)
