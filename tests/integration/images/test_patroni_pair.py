@@ -1,0 +1,194 @@
+"""Two PostgreSQL members run by Patroni from the configuration the collection renders (postgres_primary, entry point
+"patroni_config"; docs/design/standby.md, section 4), with the lab's images and no lab: the first member initialises
+the cluster, the second is cloned from it and becomes its synchronous standby, a commit on the leader is on the
+standby, the REST API refuses a change without its password, the standby takes over when the leader's container is
+killed, and a member whose cluster does not exist in etcd never initialises an empty data directory by itself (the
+bootstrap guard).
+
+A network, an etcd member and three PostgreSQL containers of their own, removed at the end. Needs the lab images
+(`make images`). Run with ``.venv/bin/pytest tests/integration/images/test_patroni_pair.py -v`` (about a minute).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from labkit import config
+from test_patroni_etcd import ETCD, POSTGRES, docker, http_status, wait
+
+PLAYBOOK = Path(__file__).with_name("patroni_config.yml")
+SCOPE = "itest-pair"
+EMPTY_SCOPE = "itest-never-initialised"
+SECRETS = {name: f"itest-{name}-password-0000" for name in ("superuser", "replication", "rewind", "restapi")}
+# Patroni's REST user (templates/patroni.yml.j2).
+REST_USER = "railsdeploy"
+
+
+def patroni_waiting(name: str, net: str, labels: list[str]) -> None:
+    """A PostgreSQL container that starts Patroni as the image's postgres user once its configuration is written."""
+    script = "while [ ! -s /tmp/patroni.yml ]; do sleep 0.2; done; exec patroni /tmp/patroni.yml"
+    docker("run", "--detach", "--name", name, *labels, "--network", net, "--user", "999:999",
+           "--entrypoint", "sh", POSTGRES, "-c", script)
+
+
+def address(container: str) -> str:
+    return docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+                  container).stdout.strip()
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.loads(resp.read())
+
+
+def sql(container: str, host: str, statement: str) -> str:
+    return docker("exec", "--env", f"PGPASSWORD={SECRETS['superuser']}", container, "psql", "-h", host, "-U",
+                  "postgres", "-d", "postgres", "-tAc", statement).stdout.strip()
+
+
+@pytest.fixture(scope="module")
+def cluster(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    """etcd, pg1 (may initdb), pg2 (refuses to), both in SCOPE, and pg3 alone in EMPTY_SCOPE (refuses to): the
+    containers' names and addresses, once each runs Patroni with its rendered configuration."""
+    tag = uuid.uuid4().hex[:6]
+    net = f"itest-patroni-{tag}"
+    names = {"etcd": f"itest-etcd-{tag}", **{pg: f"itest-{pg}-{tag}" for pg in ("pg1", "pg2", "pg3")}}
+    labels = ["--label", f"{config.LABEL}.itest=images"]
+    docker("network", "create", *labels, net)
+    try:
+        docker("run", "--detach", "--name", names["etcd"], *labels, "--network", net, ETCD,
+               "--name", "etcd1", "--listen-client-urls", "http://0.0.0.0:2379",
+               "--advertise-client-urls", f"http://{names['etcd']}:2379",
+               "--listen-peer-urls", "http://0.0.0.0:2380",
+               "--initial-advertise-peer-urls", f"http://{names['etcd']}:2380",
+               "--initial-cluster", f"etcd1=http://{names['etcd']}:2380")
+        for pg in ("pg1", "pg2", "pg3"):
+            patroni_waiting(names[pg], net, labels)
+        ips = {name: address(container) for name, container in names.items()}
+
+        # The configurations, rendered by the role on the controller as the cluster's deploy will render them.
+        out = tmp_path_factory.mktemp("patroni")
+        pair = {"postgres_primary_backup_stanza": SCOPE,
+                "postgres_primary_patroni_members": {"pg1": ips["pg1"], "pg2": ips["pg2"]}}
+        hosts = {
+            "pg1": {**pair, "postgres_primary_patroni_bootstrap": "initdb"},
+            "pg2": pair,
+            "pg3": {"postgres_primary_backup_stanza": EMPTY_SCOPE,
+                    "postgres_primary_patroni_members": {"pg3": ips["pg3"]}},
+        }
+        inventory = out / "hosts.yml"
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": {
+            "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+            "postgres_primary_etcd_hosts": [f"{ips['etcd']}:2379"],
+            "postgres_primary_patroni_secrets": SECRETS,
+            "patroni_config_dir": str(out),
+        }}}))
+        rendered = ansible_playbook(inventory, PLAYBOOK, timeout=120)
+        assert rendered.returncode == 0, rendered.stdout[-4000:]
+        for pg in ("pg1", "pg2", "pg3"):
+            text = (out / f"{pg}.yml").read_text()
+            docker_in = ["exec", "--interactive", "--user", "999:999", names[pg], "sh", "-c",
+                         "cat > /tmp/patroni.tmp && mv /tmp/patroni.tmp /tmp/patroni.yml"]
+            proc = subprocess.run(["docker", *docker_in], input=text, capture_output=True, text=True, timeout=30)
+            assert proc.returncode == 0, proc.stderr
+        yield {"net": net, **{f"{k}_container": v for k, v in names.items()}, **ips,
+               "config_pg1": (out / "pg1.yml").read_text()}
+    finally:
+        for container in names.values():
+            logs = docker("logs", "--tail", "30", container, check=False)
+            print(f"--- {container} ---\n{logs.stdout}{logs.stderr}")
+            docker("rm", "--force", "--volumes", container, check=False)
+        docker("network", "rm", net, check=False)
+
+
+def members(cluster: dict[str, str], on: str = "pg1") -> dict[str, tuple[str, str]]:
+    """name -> (role, state), as Patroni's /cluster on member ``on`` reports them."""
+    return {m["name"]: (m["role"], m["state"]) for m in get_json(f"http://{cluster[on]}:8008/cluster")["members"]}
+
+
+def test_the_first_member_initialises_and_the_second_follows_as_synchronous_standby(cluster):
+    took = wait("pg1 to initialise and lead", lambda: http_status(f"http://{cluster['pg1']}:8008/primary") == 200, 90)
+    print(f"pg1 leads after {took:.1f}s")
+    took = wait("pg2 to be cloned and stream as the synchronous standby",
+                lambda: members(cluster).get("pg2", ("", ""))[0] == "sync_standby"
+                and http_status(f"http://{cluster['pg2']}:8008/replica") == 200, 90)
+    print(f"pg2 is the synchronous standby after {took:.1f}s more")
+    assert members(cluster)["pg1"] == ("leader", "running")
+    # The configuration holds the passwords; the container's environment does not.
+    assert SECRETS["superuser"] in cluster["config_pg1"]
+    env = docker("inspect", "--format", "{{json .Config.Env}}", cluster["pg1_container"]).stdout
+    assert not any(secret in env for secret in SECRETS.values())
+
+    # A commit acknowledged by the leader is on the standby.
+    sql(cluster["pg1_container"], cluster["pg1"],
+        "CREATE TABLE itest (n int); INSERT INTO itest SELECT generate_series(1, 100);")
+    wait("the rows on the standby", lambda: sql(cluster["pg2_container"], cluster["pg2"],
+                                                "SELECT count(*) FROM itest") == "100", 30)
+    settings = get_json(f"http://{cluster['pg1']}:8008/config")
+    assert settings["synchronous_mode"] is True and settings["failsafe_mode"] is True
+    assert settings["loop_wait"] + 2 * settings["retry_timeout"] <= settings["ttl"]
+
+
+def test_the_rest_api_changes_nothing_without_its_password(cluster):
+    body = json.dumps({"maximum_lag_on_failover": 1048576}).encode()
+
+    def patch(auth: str | None) -> int:
+        req = urllib.request.Request(f"http://{cluster['pg1']}:8008/config", data=body, method="PATCH",
+                                     headers={"Content-Type": "application/json"})
+        if auth:
+            req.add_header("Authorization", "Basic " + base64.b64encode(auth.encode()).decode())
+        try:
+            with urllib.request.urlopen(req, timeout=5) as resp:
+                return resp.status
+        except urllib.error.HTTPError as exc:
+            return exc.code
+
+    assert patch(None) == 401
+    assert patch(f"{REST_USER}:wrong-password") == 401
+    assert patch(f"{REST_USER}:{SECRETS['restapi']}") == 200
+
+
+def test_a_member_without_a_cluster_never_initialises_an_empty_data_directory(cluster):
+    # pg3's scope does not exist in etcd and its bootstrap method refuses: Patroni gives up (on a node, Docker's
+    # restart policy starts it again, to give up again) - no cluster is made, the data directory stays empty.
+    wait("pg3's Patroni to give up", lambda: "Failed to bootstrap cluster" in docker(
+        "logs", cluster["pg3_container"], check=False).stderr, 60)
+    keys = docker("exec", cluster["etcd_container"], "etcdctl", "get", "--prefix", "--keys-only",
+                  f"/railsdeploy/{EMPTY_SCOPE}/").stdout.split()
+    assert f"/railsdeploy/{EMPTY_SCOPE}/initialize" not in keys, keys
+    assert f"/railsdeploy/{EMPTY_SCOPE}/leader" not in keys, keys
+    version = docker("cp", f"{cluster['pg3_container']}:/var/lib/postgresql/data/PG_VERSION", "-", check=False)
+    assert version.returncode != 0 and "Could not find the file" in version.stderr, version.stderr
+
+
+def test_the_standby_takes_over_when_the_leaders_container_is_killed(cluster):
+    wait("pg2 to be the synchronous standby", lambda: members(cluster).get("pg2", ("", ""))[0] == "sync_standby", 60)
+    docker("kill", cluster["pg1_container"])
+    took = wait("pg2 to lead", lambda: http_status(f"http://{cluster['pg2']}:8008/primary") == 200, 90)
+    print(f"pg2 leads {took:.1f}s after pg1 was killed")
+    assert sql(cluster["pg2_container"], cluster["pg2"], "SELECT count(*) FROM itest") == "100"
+    sql(cluster["pg2_container"], cluster["pg2"], "INSERT INTO itest VALUES (101)")
+
+
+def test_timings_that_break_patronis_rule_are_refused_before_anything_is_rendered(ansible_playbook, tmp_path: Path):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"pg1": {}}, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "postgres_primary_patroni_members": {"pg1": "10.0.0.1"}, "postgres_primary_etcd_hosts": ["10.0.0.1:2379"],
+        "postgres_primary_patroni_secrets": SECRETS, "patroni_config_dir": str(tmp_path),
+        "postgres_primary_patroni_ttl": 20, "postgres_primary_patroni_loop_wait": 10,
+        "postgres_primary_patroni_retry_timeout": 10,
+    }}}))
+    refused = ansible_playbook(inventory, PLAYBOOK, timeout=120)
+    assert refused.returncode != 0
+    assert "loop_wait + 2 x retry_timeout <= ttl (got ttl 20, loop_wait 10, retry_timeout 10)" in refused.stdout
+    assert not (tmp_path / "pg1.yml").exists()
