@@ -103,7 +103,7 @@ def cluster(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield {"net": net, **{f"{k}_container": v for k, v in names.items()}, **ips,
                "config_pg1": (out / "pg1.yml").read_text()}
     finally:
-        for container in names.values():
+        for container in reversed(names.values()):  # etcd last: the members leave quietly
             logs = docker("logs", "--tail", "30", container, check=False)
             print(f"--- {container} ---\n{logs.stdout}{logs.stderr}")
             docker("rm", "--force", "--volumes", container, check=False)
