@@ -68,8 +68,8 @@ def run(ansible_playbook, inventory: Path) -> dict[str, JsonRun]:
 
 def lock(ansible_playbook, inventory: Path, on: str, run_id: str, state: str = "present") -> JsonRun:
     """deploy_lock through the member on ``on``, for the deploy run ``run_id``."""
-    proc = ansible_playbook(inventory, LOCK_PLAYBOOK, "-e", json.dumps({"lock_on": on, "lock_run_id": run_id,
-                                                                      "lock_state": state}), timeout=120)
+    proc = ansible_playbook(inventory, LOCK_PLAYBOOK, "--limit", on,
+                            "-e", json.dumps({"lock_run_id": run_id, "lock_state": state}), timeout=120)
     return JsonRun(proc, on)
 
 
