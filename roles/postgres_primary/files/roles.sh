@@ -3,9 +3,13 @@
 # password in APP_FILE): it owns its database and what is in it, and is no superuser, creates no roles or
 # databases. A cluster made while the app's role was the superuser (the bootstrap role) is converted: that role is
 # renamed to SUPERUSER and a new APP role takes over the database's objects - the app's connection string and
-# password stay as they were. Prints "changed: ..." for each change; "refused: ..." and exit 3 when it cannot.
+# password stay as they were. With REPLICATION_FILE and REWIND_FILE (a cluster run by Patroni: sh -c "$script" roles
+# ... SU_FILE REPLICATION_FILE REWIND_FILE), also the roles Patroni connects as: replicator (streaming replication,
+# base backups) and rewind (pg_rewind of a former leader, with the grants Patroni's own bootstrap gives it on
+# PostgreSQL 11 and later) - for a cluster Patroni did not create, one adopted from a single primary. Prints
+# "changed: ..." for each change; "refused: ..." and exit 3 when it cannot.
 set -eu
-app=$1 db=$2 su=$3 app_file=$4 su_file=$5
+app=$1 db=$2 su=$3 app_file=$4 su_file=$5 replication_file=${6:-} rewind_file=${7:-}
 q() { psql -X -q -At -v ON_ERROR_STOP=1 "$@"; }
 
 # Connected through the local socket (trusted inside the container): as the superuser, else - not converted yet -
@@ -95,10 +99,39 @@ COMMIT;
 \endif
 SQL
 
+logins="$su:$su_file:postgres $app:$app_file:$db"
+if [ -n "$replication_file" ]; then
+  q -U "$su" -d postgres <<'SQL'
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'replicator') AS create_replicator \gset
+\if :create_replicator
+CREATE ROLE replicator LOGIN REPLICATION;
+\echo changed: role replicator created
+\endif
+SELECT NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'rewind') AS create_rewind \gset
+\if :create_rewind
+CREATE ROLE rewind LOGIN;
+\echo changed: role rewind created
+\endif
+SELECT NOT (has_function_privilege('rewind', 'pg_catalog.pg_ls_dir(text, boolean, boolean)', 'EXECUTE')
+            AND has_function_privilege('rewind', 'pg_catalog.pg_stat_file(text, boolean)', 'EXECUTE')
+            AND has_function_privilege('rewind', 'pg_catalog.pg_read_binary_file(text)', 'EXECUTE')
+            AND has_function_privilege('rewind', 'pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean)',
+                                       'EXECUTE')) AS grant_rewind \gset
+\if :grant_rewind
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_ls_dir(text, boolean, boolean) TO rewind;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_stat_file(text, boolean) TO rewind;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text) TO rewind;
+GRANT EXECUTE ON FUNCTION pg_catalog.pg_read_binary_file(text, bigint, bigint, boolean) TO rewind;
+\echo changed: role rewind may read what pg_rewind needs
+\endif
+SQL
+  logins="$logins replicator:$replication_file:postgres rewind:$rewind_file:postgres"
+fi
+
 # Each password is the one in its file, checked by logging in over TCP to the container's own address (the
 # official image trusts 127.0.0.1, where any password would "log in"); set from the file only when it fails.
 host=$(hostname -i | cut -d ' ' -f 1)
-for pair in "$su:$su_file:postgres" "$app:$app_file:$db"; do
+for pair in $logins; do
   role=${pair%%:*} rest=${pair#*:}
   file=${rest%%:*} dbname=${rest#*:}
   if ! PGPASSWORD=$(cat "$file") q -h "$host" -U "$role" -d "$dbname" -c 'select 1' >/dev/null 2>&1; then

@@ -1,9 +1,9 @@
 """A single primary's cluster becomes the first leader of a Patroni pair without losing a row (docs/design/standby.md,
 section 11, the upgrade path), with the lab's images and no lab: PostgreSQL initialised by the image's plain mode, as
 today's primary runs it, gets rows and is stopped; Patroni, from the configuration the collection renders (a
-bootstrap that refuses: it may only adopt), starts that data directory and takes the leader lock; files/patroni_roles.sh
-makes the roles Patroni's replicas and pg_rewind connect as (a second run changes nothing); a second member is cloned
-from the adopted leader and streams as its synchronous standby with every row.
+bootstrap that refuses: it may only adopt), starts that data directory and takes the leader lock; files/roles.sh makes
+the app's role and the roles Patroni's replicas and pg_rewind connect as (a second run changes nothing); a second
+member is cloned from the adopted leader and streams as its synchronous standby with every row.
 
 A network, an etcd member, a volume and PostgreSQL containers of their own, removed at the end. Needs the lab images
 (`make images`). Run with ``.venv/bin/pytest tests/integration/images/test_patroni_adopt.py -v`` (about 40 s).
@@ -19,11 +19,11 @@ from pathlib import Path
 import pytest
 import yaml
 from labkit import config
-from test_patroni_etcd import ETCD, POSTGRES, docker, http_status, wait
+from test_patroni_etcd import POSTGRES, docker, http_status, run_etcd, wait
 from test_patroni_pair import PLAYBOOK, SECRETS, address, members, sql
 
 REPO = Path(__file__).resolve().parents[3]
-ROLES_SCRIPT = REPO / "roles" / "postgres_primary" / "files" / "patroni_roles.sh"
+ROLES_SCRIPT = REPO / "roles" / "postgres_primary" / "files" / "roles.sh"
 SCOPE = "itest-adopted"
 PGDATA = "/var/lib/postgresql/data"
 
@@ -36,9 +36,11 @@ def write_file(container: str, path: str, text: str) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def patroni_roles(container: str) -> str:
-    return docker("exec", "--user", "999:999", container, "sh", "-c", ROLES_SCRIPT.read_text(), "patroni_roles",
-                  "postgres", "/tmp/replication", "/tmp/rewind").stdout
+def cluster_roles(container: str) -> str:
+    """files/roles.sh as deploy_postgres.yml runs it on a Patroni leader: the app (shop, owner of its database), the
+    superuser, replicator and rewind, each password from its file."""
+    return docker("exec", "--user", "999:999", container, "sh", "-c", ROLES_SCRIPT.read_text(), "roles", "shop",
+                  "shop", "postgres", "/tmp/app", "/tmp/superuser", "/tmp/replication", "/tmp/rewind").stdout
 
 
 @pytest.fixture(scope="module")
@@ -51,16 +53,11 @@ def adopted(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Itera
     docker("network", "create", *labels, net)
     docker("volume", "create", *labels, volume)
     try:
-        docker("run", "--detach", "--name", names["etcd"], *labels, "--network", net, ETCD,
-               "--name", "etcd1", "--listen-client-urls", "http://0.0.0.0:2379",
-               "--advertise-client-urls", f"http://{names['etcd']}:2379",
-               "--listen-peer-urls", "http://0.0.0.0:2380",
-               "--initial-advertise-peer-urls", f"http://{names['etcd']}:2380",
-               "--initial-cluster", f"etcd1=http://{names['etcd']}:2380")
+        run_etcd(names["etcd"], net, labels)
         # Today's primary: the image's plain mode initialises the cluster on the data volume.
         docker("run", "--detach", "--name", names["plain"], *labels, "--network", net,
                "--mount", f"type=volume,source={volume},target={PGDATA}",
-               "--env", f"POSTGRES_PASSWORD={SECRETS['superuser']}", POSTGRES)
+               "--env", f"POSTGRES_PASSWORD={SECRETS['superuser']}", "--env", "POSTGRES_DB=shop", POSTGRES)
         plain_ip = address(names["plain"])
         wait("the plain primary to take SQL", lambda: docker(
             "exec", "--env", f"PGPASSWORD={SECRETS['superuser']}", names["plain"], "psql", "-h", plain_ip, "-U",
@@ -114,12 +111,16 @@ def test_patroni_adopts_the_single_primarys_cluster_with_every_row(adopted):
 
 def test_the_roles_patroni_needs_are_made_once_then_left_alone(adopted):
     wait("pg1 to lead", lambda: http_status(f"http://{adopted['pg1']}:8008/primary") == 200, 90)
-    write_file(adopted["pg1_container"], "/tmp/replication", SECRETS["replication"])
-    write_file(adopted["pg1_container"], "/tmp/rewind", SECRETS["rewind"])
-    first = patroni_roles(adopted["pg1_container"])
-    assert "changed: role replicator created" in first and "changed: role rewind created" in first, first
-    assert "changed: role rewind may read what pg_rewind needs" in first, first
-    assert patroni_roles(adopted["pg1_container"]) == ""
+    files = {"app": "itest-app-password-00000000", "superuser": SECRETS["superuser"],
+             "replication": SECRETS["replication"], "rewind": SECRETS["rewind"]}
+    for name, text in files.items():
+        write_file(adopted["pg1_container"], f"/tmp/{name}", text)
+    first = cluster_roles(adopted["pg1_container"])
+    for change in ("role shop created", "role replicator created", "role rewind created",
+                   "role rewind may read what pg_rewind needs", "the password of role replicator",
+                   "the password of role rewind"):
+        assert f"changed: {change}" in first, first
+    assert cluster_roles(adopted["pg1_container"]) == ""
     granted = sql(adopted["pg1_container"], adopted["pg1"],
                   "SELECT rolreplication FROM pg_roles WHERE rolname = 'replicator'")
     assert granted == "t"

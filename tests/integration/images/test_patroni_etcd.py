@@ -61,6 +61,15 @@ def http_status(url: str) -> int:
         return exc.code
 
 
+def run_etcd(container: str, net: str, labels: list[str]) -> None:
+    """A one-member etcd cluster in ``container`` on network ``net``, its clients served on port 2379."""
+    docker("run", "--detach", "--name", container, *labels, "--network", net, ETCD,
+           "--name", "etcd1", "--listen-client-urls", "http://0.0.0.0:2379",
+           "--advertise-client-urls", f"http://{container}:2379",
+           "--listen-peer-urls", "http://0.0.0.0:2380", "--initial-advertise-peer-urls", f"http://{container}:2380",
+           "--initial-cluster", f"etcd1=http://{container}:2380")
+
+
 @pytest.fixture(scope="module")
 def pair() -> Iterator[dict[str, str]]:
     """An etcd member and one Patroni member on a network of their own: {'etcd': ip, 'patroni': ip}."""
@@ -69,11 +78,7 @@ def pair() -> Iterator[dict[str, str]]:
     labels = ["--label", f"{config.LABEL}.itest=images"]
     docker("network", "create", *labels, net)
     try:
-        docker("run", "--detach", "--name", etcd, *labels, "--network", net, ETCD,
-               "--name", "etcd1", "--listen-client-urls", "http://0.0.0.0:2379",
-               "--advertise-client-urls", f"http://{etcd}:2379",
-               "--listen-peer-urls", "http://0.0.0.0:2380", "--initial-advertise-peer-urls", f"http://{etcd}:2380",
-               "--initial-cluster", f"etcd1=http://{etcd}:2380")
+        run_etcd(etcd, net, labels)
         patroni_yml = {
             "scope": SCOPE, "name": "pg1",
             "restapi": {"listen": "0.0.0.0:8008", "connect_address": f"{pg}:8008"},

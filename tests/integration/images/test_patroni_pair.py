@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 from labkit import config
-from test_patroni_etcd import ETCD, POSTGRES, docker, http_status, wait
+from test_patroni_etcd import POSTGRES, docker, http_status, run_etcd, wait
 
 PLAYBOOK = Path(__file__).with_name("patroni_config.yml")
 SCOPE = "itest-pair"
@@ -65,12 +65,7 @@ def cluster(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Itera
     labels = ["--label", f"{config.LABEL}.itest=images"]
     docker("network", "create", *labels, net)
     try:
-        docker("run", "--detach", "--name", names["etcd"], *labels, "--network", net, ETCD,
-               "--name", "etcd1", "--listen-client-urls", "http://0.0.0.0:2379",
-               "--advertise-client-urls", f"http://{names['etcd']}:2379",
-               "--listen-peer-urls", "http://0.0.0.0:2380",
-               "--initial-advertise-peer-urls", f"http://{names['etcd']}:2380",
-               "--initial-cluster", f"etcd1=http://{names['etcd']}:2380")
+        run_etcd(names["etcd"], net, labels)
         for pg in ("pg1", "pg2", "pg3"):
             patroni_waiting(names[pg], net, labels)
         ips = {name: address(container) for name, container in names.items()}
@@ -172,8 +167,16 @@ def test_a_member_without_a_cluster_never_initialises_an_empty_data_directory(cl
 
 def test_the_standby_takes_over_when_the_leaders_container_is_killed(cluster):
     wait("pg2 to be the synchronous standby", lambda: members(cluster).get("pg2", ("", ""))[0] == "sync_standby", 60)
+    sync = docker("exec", cluster["etcd_container"], "etcdctl", "get", "--print-value-only",
+                  f"/railsdeploy/{SCOPE}/sync").stdout.strip()
     docker("kill", cluster["pg1_container"])
-    took = wait("pg2 to lead", lambda: http_status(f"http://{cluster['pg2']}:8008/primary") == 200, 90)
+    try:
+        took = wait("pg2 to lead", lambda: http_status(f"http://{cluster['pg2']}:8008/primary") == 200, 90)
+    except pytest.fail.Exception:
+        seen = get_json(f"http://{cluster['pg2']}:8008/patroni")
+        logs = docker("logs", "--tail", "15", cluster["pg2_container"], check=False)
+        pytest.fail(f"pg2 did not take over; /sync before the kill: {sync}; pg2's /patroni: {seen}; its log:\n"
+                    f"{logs.stdout}{logs.stderr}")
     print(f"pg2 leads {took:.1f}s after pg1 was killed")
     assert sql(cluster["pg2_container"], cluster["pg2"], "SELECT count(*) FROM itest") == "100"
     sql(cluster["pg2_container"], cluster["pg2"], "INSERT INTO itest VALUES (101)")
