@@ -1,12 +1,13 @@
 """Two PostgreSQL members run by Patroni from the configuration the collection renders (postgres_primary, entry point
 "patroni_config"; docs/design/standby.md, section 4), with the lab's images and no lab: the first member initialises
 the cluster, the second is cloned from it and becomes its synchronous standby, a commit on the leader is on the
-standby, the REST API refuses a change without its password, the standby takes over when the leader's container is
-killed, and a member whose cluster does not exist in etcd never initialises an empty data directory by itself (the
-bootstrap guard).
+standby, the REST API refuses a change without its password, a node proxy (haproxy with the listener rails_app renders,
+entry point "database_proxy_config") sends connections to the leader, the standby takes over when the leader's
+container is killed and the same proxy address then reaches it, and a member whose cluster does not exist in etcd
+never initialises an empty data directory by itself (the bootstrap guard).
 
-A network, an etcd member and three PostgreSQL containers of their own, removed at the end. Needs the lab images
-(`make images`). Run with ``.venv/bin/pytest tests/integration/images/test_patroni_pair.py -v`` (about a minute).
+A network, an etcd member, three PostgreSQL containers and a proxy of their own, removed at the end. Needs the lab
+images (`make images`). Run with ``.venv/bin/pytest tests/integration/images/test_patroni_pair.py -v`` (about a minute).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -26,6 +28,8 @@ from labkit import config
 from test_patroni_etcd import POSTGRES, docker, http_status, run_etcd, wait
 
 PLAYBOOK = Path(__file__).with_name("patroni_config.yml")
+PROXY_PLAYBOOK = Path(__file__).with_name("database_proxy.yml")
+PROXY = config.image("proxy", "1")
 SCOPE = "itest-pair"
 EMPTY_SCOPE = "itest-never-initialised"
 SECRETS = {name: f"itest-{name}-password-0000" for name in ("superuser", "replication", "rewind", "restapi")}
@@ -110,6 +114,43 @@ def members(cluster: dict[str, str], on: str = "pg1") -> dict[str, tuple[str, st
     return {m["name"]: (m["role"], m["state"]) for m in get_json(f"http://{cluster[on]}:8008/cluster")["members"]}
 
 
+@pytest.fixture(scope="module")
+def proxy(cluster, ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A node proxy on the cluster's network, its database listener rendered by rails_app: its address."""
+    out = tmp_path_factory.mktemp("proxy")
+    inventory = out / "hosts.yml"
+    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"rails1": {}}, "vars": {
+        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+        "rails_app_database_servers": {"pg1": cluster["pg1"], "pg2": cluster["pg2"]},
+        "rails_app_database_proxy_address": "0.0.0.0",
+        "proxy_config_dir": str(out),
+    }}}))
+    rendered = ansible_playbook(inventory, PROXY_PLAYBOOK, timeout=120)
+    assert rendered.returncode == 0, rendered.stdout[-4000:]
+    # haproxy.cfg's global section (the listener's file comes after it, as on a node).
+    (out / "haproxy.cfg").write_text("global\n    log stdout format raw local0 info\n")
+    name = f"{cluster['pg1_container']}-proxy"
+    docker("create", "--name", name, "--label", f"{config.LABEL}.itest=images", "--network", cluster["net"], PROXY,
+           "-f", "/usr/local/etc/haproxy/haproxy.cfg", "-f", "/usr/local/etc/haproxy/postgres.cfg")
+    try:
+        for file in ("haproxy.cfg", "postgres.cfg"):
+            docker("cp", str(out / file), f"{name}:/usr/local/etc/haproxy/{file}")
+        docker("start", name)
+        yield address(name)
+    finally:
+        logs = docker("logs", "--tail", "30", name, check=False)
+        print(f"--- {name} ---\n{logs.stdout}{logs.stderr}")
+        docker("rm", "--force", name, check=False)
+
+
+def through_proxy(cluster, proxy: str, client: str, statement: str) -> str:
+    """``statement`` as the app sends it, to the proxy's address, from the container ``client``: its output, or ""
+    when it failed (no server behind the proxy yet, a connection cut)."""
+    return docker("exec", "--env", f"PGPASSWORD={SECRETS['superuser']}", cluster[f"{client}_container"], "psql",
+                  "-q", "-h", proxy, "-U", "postgres", "-d", "postgres", "-tAc", statement,
+                  check=False).stdout.strip()
+
+
 def test_the_first_member_initialises_and_the_second_follows_as_synchronous_standby(cluster):
     took = wait("pg1 to initialise and lead", lambda: http_status(f"http://{cluster['pg1']}:8008/primary") == 200, 90)
     print(f"pg1 leads after {took:.1f}s")
@@ -152,6 +193,12 @@ def test_the_rest_api_changes_nothing_without_its_password(cluster):
     assert patch(f"{REST_USER}:{SECRETS['restapi']}") == 200
 
 
+def test_the_node_proxy_sends_the_app_to_the_leader(cluster, proxy):
+    wait("the proxy to reach the leader", lambda: through_proxy(
+        cluster, proxy, "pg2", "SELECT inet_server_addr()::text || ' ' || pg_is_in_recovery()::text") ==
+        f"{cluster['pg1']}/32 false", 30)
+
+
 def test_a_member_without_a_cluster_never_initialises_an_empty_data_directory(cluster):
     # pg3's scope does not exist in etcd and its bootstrap method refuses: Patroni gives up (on a node, Docker's
     # restart policy starts it again, to give up again) - no cluster is made, the data directory stays empty.
@@ -165,7 +212,7 @@ def test_a_member_without_a_cluster_never_initialises_an_empty_data_directory(cl
     assert version.returncode != 0 and "Could not find the file" in version.stderr, version.stderr
 
 
-def test_the_standby_takes_over_when_the_leaders_container_is_killed(cluster):
+def test_the_standby_takes_over_when_the_leaders_container_is_killed(cluster, proxy):
     wait("pg2 to be the synchronous standby", lambda: members(cluster).get("pg2", ("", ""))[0] == "sync_standby", 60)
     sync = docker("exec", cluster["etcd_container"], "etcdctl", "get", "--print-value-only",
                   f"/railsdeploy/{SCOPE}/sync").stdout.strip()
@@ -178,8 +225,16 @@ def test_the_standby_takes_over_when_the_leaders_container_is_killed(cluster):
         pytest.fail(f"pg2 did not take over; /sync before the kill: {sync}; pg2's /patroni: {seen}; its log:\n"
                     f"{logs.stdout}{logs.stderr}")
     print(f"pg2 leads {took:.1f}s after pg1 was killed")
-    assert sql(cluster["pg2_container"], cluster["pg2"], "SELECT count(*) FROM itest") == "100"
-    sql(cluster["pg2_container"], cluster["pg2"], "INSERT INTO itest VALUES (101)")
+    # The app's address is unchanged: the proxy now sends it to pg2, and a write succeeds there.
+    more = wait("a write through the proxy", lambda: through_proxy(
+        cluster, proxy, "pg2", "INSERT INTO itest VALUES (101) RETURNING inet_server_addr()::text") ==
+        f"{cluster['pg2']}/32", 15)
+    print(f"a write through the proxy succeeded {more:.1f}s after pg2 led")
+    # ... and keeps reaching it (three of the proxy's checks later).
+    time.sleep(3)
+    assert through_proxy(cluster, proxy, "pg2", "SELECT inet_server_addr()::text || ' ' || pg_is_in_recovery()::text") \
+        == f"{cluster['pg2']}/32 false"
+    assert sql(cluster["pg2_container"], cluster["pg2"], "SELECT count(*) FROM itest") == "101"
 
 
 def test_timings_that_break_patronis_rule_are_refused_before_anything_is_rendered(ansible_playbook, tmp_path: Path):
