@@ -59,6 +59,7 @@ class Stage:
     lab: bool = True  # needs the lab up (and so waits for it)
     alone: bool = False  # starts when every lane but `idle` has finished
     quiet: bool = False  # alone, and the idle lane has finished too: nothing runs beside it
+    nice: bool = False  # at the lowest CPU priority (every stage of the idle lane is), wherever it runs
     seconds: float | None = None
     result: str = "not run"
 
@@ -86,10 +87,10 @@ STAGES = [
           after=("venv",)),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
-    # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto): beside the first scenarios,
-    # off the idle lane, which must end with the rails scenario.
+    # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU): beside the first
+    # scenarios on the CPU they leave idle (nice), off the idle lane, which must end with the rails scenario.
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane="offline",
-          lab=False, after=("venv",)),
+          lab=False, after=("venv",), nice=True),
     Stage("images", MAKE + ["images"], lab=False),
     # The PostgreSQL image's Patroni and the etcd image, on a network of their own (no lab).
     Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
@@ -165,7 +166,8 @@ class Run:
         log = LOGS / f"{stage.name.replace(' ', '-')}.log"
         started = time.monotonic()
         try:
-            argv = ["nice", "-n", "19", *stage.argv] if stage.lane == IDLE else stage.argv  # and all it starts
+            niced = stage.nice or stage.lane == IDLE
+            argv = ["nice", "-n", "19", *stage.argv] if niced else stage.argv  # and all it starts
             if streamed:
                 say(stage.name)
                 rc = subprocess.run(argv, cwd=REPO, env=env).returncode
@@ -304,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in STAGES:
             needs = [*s.after, *([LAB] if s.lab else [])]
             print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}{'quiet ' if s.quiet else ''}"
-                  f"{'after ' + ', '.join(needs) if needs else ''}")
+                  f"{'nice ' if s.nice else ''}{'after ' + ', '.join(needs) if needs else ''}")
         return 0
     unknown = [n for n in args.stages if not any(s.named([n]) for s in STAGES)]
     if unknown:
