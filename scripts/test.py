@@ -14,9 +14,10 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), of
-           the images, and of bad settings (no AWS at all);
-  users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users);
+  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), and
+           of bad settings (no AWS at all);
+  users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users), then
+           the images' Patroni tests (containers of their own);
   idle     lint, unit tests, the integration tests against a moto of their own: CPU work that needs neither the
            lab nor a daemon. They start with the rails scenario and run beside it at the lowest CPU priority
            (nice 19), on the CPU it leaves idle while it waits for deploys.
@@ -92,9 +93,6 @@ STAGES = [
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane="offline",
           lab=False, after=("venv",), nice=True),
     Stage("images", MAKE + ["images"], lab=False),
-    # The PostgreSQL image's Patroni and the etcd image, on a network of their own (no lab).
-    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
-          lab=False, after=("venv", "images")),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
     Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
     # Instances and volumes of its own (itest-*): beside the scenarios. An etcd cluster on three of them.
@@ -103,6 +101,11 @@ STAGES = [
     molecule("provision"),
     molecule("postgres"),
     molecule("users", lane="users"),
+    # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
+    # failover, an adoption, a node proxy - container-heavy, so after the users scenario (that lane ends well before
+    # the rails scenario starts), not beside the provision scenario.
+    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="users",
+          lab=False, after=("venv", "images")),
     molecule("rails", alone=True),
     Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True,
           quiet=True),
