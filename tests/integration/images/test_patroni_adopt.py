@@ -11,7 +11,6 @@ A network, an etcd member, a volume and PostgreSQL containers of their own, remo
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,20 +19,12 @@ import pytest
 import yaml
 from labkit import config
 from test_patroni_etcd import POSTGRES, docker, http_status, run_etcd, wait
-from test_patroni_pair import PLAYBOOK, SECRETS, address, members, sql
+from test_patroni_pair import PLAYBOOK, SECRETS, address, members, patroni_waiting, sql, write_file
 
 REPO = Path(__file__).resolve().parents[3]
 ROLES_SCRIPT = REPO / "roles" / "postgres_primary" / "files" / "roles.sh"
 SCOPE = "itest-adopted"
 PGDATA = "/var/lib/postgresql/data"
-
-
-def write_file(container: str, path: str, text: str) -> None:
-    """``text`` into ``path`` in the container, as the image's postgres user, atomically."""
-    proc = subprocess.run(["docker", "exec", "--interactive", "--user", "999:999", container, "sh", "-c",
-                           f"cat > {path}.tmp && mv {path}.tmp {path}"], input=text, capture_output=True, text=True,
-                          timeout=30)
-    assert proc.returncode == 0, proc.stderr
 
 
 def cluster_roles(container: str) -> str:
@@ -69,10 +60,8 @@ def adopted(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Itera
         docker("rm", names["plain"])
 
         # Patroni on the same volume (pg1), and an empty member (pg2), each waiting for its configuration.
-        script = "while [ ! -s /tmp/patroni.yml ]; do sleep 0.2; done; exec patroni /tmp/patroni.yml"
-        for pg, mount in (("pg1", ["--mount", f"type=volume,source={volume},target={PGDATA}"]), ("pg2", [])):
-            docker("run", "--detach", "--name", names[pg], *labels, "--network", net, *mount, "--user", "999:999",
-                   "--entrypoint", "sh", POSTGRES, "-c", script)
+        patroni_waiting(names["pg1"], net, labels, "--mount", f"type=volume,source={volume},target={PGDATA}")
+        patroni_waiting(names["pg2"], net, labels)
         ips = {pg: address(names[pg]) for pg in ("etcd", "pg1", "pg2")}
         out = tmp_path_factory.mktemp("adopt")
         inventory = out / "hosts.yml"

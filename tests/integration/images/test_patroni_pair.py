@@ -37,11 +37,21 @@ SECRETS = {name: f"itest-{name}-password-0000" for name in ("superuser", "replic
 REST_USER = "railsdeploy"
 
 
-def patroni_waiting(name: str, net: str, labels: list[str]) -> None:
-    """A PostgreSQL container that starts Patroni as the image's postgres user once its configuration is written."""
+def patroni_waiting(name: str, net: str, labels: list[str], *options: str) -> None:
+    """A PostgreSQL container that starts Patroni as the image's postgres user once its configuration is written
+    (write_file to /tmp/patroni.yml); ``options`` go to docker run (a data volume's mount)."""
     script = "while [ ! -s /tmp/patroni.yml ]; do sleep 0.2; done; exec patroni /tmp/patroni.yml"
-    docker("run", "--detach", "--name", name, *labels, "--network", net, "--user", "999:999",
+    docker("run", "--detach", "--name", name, *labels, "--network", net, *options, "--user", "999:999",
            "--entrypoint", "sh", POSTGRES, "-c", script)
+
+
+def write_file(container: str, path: str, text: str) -> None:
+    """``text`` into ``path`` in the container, as the image's postgres user, atomically (a waiting Patroni starts
+    once the file is whole)."""
+    proc = subprocess.run(["docker", "exec", "--interactive", "--user", "999:999", container, "sh", "-c",
+                           f"cat > {path}.tmp && mv {path}.tmp {path}"], input=text, capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 0, proc.stderr
 
 
 def address(container: str) -> str:
@@ -94,11 +104,7 @@ def cluster(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Itera
         rendered = ansible_playbook(inventory, PLAYBOOK, timeout=120)
         assert rendered.returncode == 0, rendered.stdout[-4000:]
         for pg in ("pg1", "pg2", "pg3"):
-            text = (out / f"{pg}.yml").read_text()
-            docker_in = ["exec", "--interactive", "--user", "999:999", names[pg], "sh", "-c",
-                         "cat > /tmp/patroni.tmp && mv /tmp/patroni.tmp /tmp/patroni.yml"]
-            proc = subprocess.run(["docker", *docker_in], input=text, capture_output=True, text=True, timeout=30)
-            assert proc.returncode == 0, proc.stderr
+            write_file(names[pg], "/tmp/patroni.yml", (out / f"{pg}.yml").read_text())
         yield {"net": net, **{f"{k}_container": v for k, v in names.items()}, **ips,
                "config_pg1": (out / "pg1.yml").read_text()}
     finally:
