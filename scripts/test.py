@@ -78,7 +78,7 @@ def molecule(scenario: str, **kw) -> Stage:
 IDLE = "idle"
 # Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
 OWN_MOTO = ["tests/integration/cdn", "tests/integration/backups", "tests/integration/data_volume",
-            "tests/integration/isolation"]
+            "tests/integration/isolation", "tests/integration/security_groups"]
 OWN_REGISTRY = ["tests/integration/rails_image", "tests/integration/cluster_images"]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),

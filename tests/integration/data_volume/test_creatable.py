@@ -3,7 +3,8 @@
 roles/ebs_data_volume's "creatable" entry point, as provision.yml runs it before any node or volume is made, against
 a moto_server of its own: nothing at all - a blank volume may be made; the volume under its name - nothing to make;
 the volume renamed, a snapshot of a lost volume, base backups - refused naming them and the way out, unless
-``-e create_data_volume=true``; two volumes of the name - refused. Run with ``.venv/bin/pytest
+``-e create_data_volume=true``; two volumes of the name - refused; a standby's volume (filled by replication) made
+blank while another data volume exists, refused when only a snapshot is left. Run with ``.venv/bin/pytest
 tests/integration/data_volume -v`` (no Docker, no lab).
 """
 
@@ -88,3 +89,29 @@ def test_two_volumes_of_the_name_are_refused(ec2, run):
     first, second = volume(ec2, Name=NAME, **TAGS), volume(ec2, Name=NAME, **TAGS)
     message = run().failure()
     assert f"2 volumes are named {NAME} ({first}, {second})" in message or f"({second}, {first})" in message, message
+
+
+STANDBY = ("-e", "dv_test_node=postgres2002", "-e", "dv_test_standby=true")
+
+
+def test_a_standbys_volume_may_be_made_blank_while_the_primarys_exists(ec2, run):
+    volume(ec2, Name=NAME, **TAGS)
+    run(*STANDBY).ok()
+
+
+def test_a_standbys_volume_is_not_made_blank_when_only_a_snapshot_holds_the_data(ec2, run):
+    lost = volume(ec2, Name=NAME, **TAGS)
+    snap = ec2.create_snapshot(VolumeId=lost, TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
+        {"Key": "Project", "Value": "shop"}, {"Key": "Environment", "Value": "production"}]}])["SnapshotId"]
+    ec2.delete_volume(VolumeId=lost)
+    message = run(*STANDBY).failure()
+    for words in (f"snapshot {snap} of {lost}", "made blank only while another data volume exists to replicate from",
+                  "Nothing was changed"):
+        assert words in message, message
+
+
+def test_the_first_nodes_volume_is_not_made_blank_beside_the_standbys(ec2, run):
+    """After a failover the standby's volume holds the data: a blank volume for the first node is refused."""
+    standby = volume(ec2, Name="shop-production-postgres2002-data", **TAGS)
+    message = run().failure()
+    assert f"volume {standby} (named shop-production-postgres2002-data)" in message, message
