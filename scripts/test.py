@@ -14,11 +14,11 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), and
-           of bad settings (no AWS at all);
+  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), of
+           bad settings (no AWS at all) and the unit tests, these two at nice 19;
   users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users), then
            the images' Patroni tests (containers of their own);
-  idle     lint, unit tests, the integration tests against a moto of their own: CPU work that needs neither the
+  idle     lint and the integration tests against a moto of their own: CPU work that needs neither the
            lab nor a daemon. They start with the rails scenario and run beside it at the lowest CPU priority
            (nice 19), on the CPU it leaves idle while it waits for deploys.
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
@@ -83,7 +83,6 @@ OWN_REGISTRY = ["tests/integration/rails_image", "tests/integration/cluster_imag
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
     Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",)),
-    Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
     Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
           after=("venv",)),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
@@ -92,6 +91,8 @@ STAGES = [
     # scenarios on the CPU they leave idle (nice), off the idle lane, which must end with the rails scenario.
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane="offline",
           lab=False, after=("venv",), nice=True),
+    # The unit tests too (CPU only, about 90 s): that lane ends minutes before the rails scenario, the idle lane with it.
+    Stage("unit", MAKE + ["unit"], lane="offline", lab=False, after=("venv",), nice=True),
     Stage("images", MAKE + ["images"], lab=False),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
     Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
