@@ -316,8 +316,7 @@ class System:
         """Everything a refused run must leave as it was: instances, volumes and their attachments, DNS records,
         healthy targets, each node's running containers (a re-created one has a new start time), the release
         each rails node serves, the deploy lock, the running server's archive configuration, the rows, the asset
-        objects. (A refused deploy_postgres.yml may add a pre-deploy snapshot: an addition, not a change to anything
-        a user has.)"""
+        objects, the data volume's snapshots (a refused deploy_postgres.yml takes none)."""
         ec2, lab = self.lab.ec2, self.lab
         all_nodes = self.nodes(states=("pending", "running", "stopping", "stopped"))
         volumes = sorted((v["VolumeId"], v["State"], tuple(sorted(a["InstanceId"] for a in v.get("Attachments", []))))
@@ -330,6 +329,9 @@ class System:
         s3 = boto_client(lab, "s3")
         objects = sorted(o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ASSETS_BUCKET)
                          for o in page.get("Contents", []))
+        snapshots = sorted(snap["SnapshotId"] for snap in ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+            {"Name": "tag:Project", "Values": [PROJECT]}, {"Name": "tag:Environment", "Values": [ENVIRONMENT]}])[
+                "Snapshots"])
         primary = self.primary()
         return {
             "instances": {n.name: (n.instance_id, n.state, n.ip) for n in all_nodes.values()},
@@ -342,6 +344,7 @@ class System:
             "archive_config": self.ssh(primary, "sudo sha256sum /etc/pgbackrest/pgbackrest.conf").split()[0],
             "rows": self.sql("SELECT count(*) FROM notes"),
             "assets": objects,
+            "snapshots": snapshots,
         }
 
     # ---- the database ---------------------------------------------------------------------------------------

@@ -360,7 +360,7 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
         ("users.yml", ["--limit", "rails9999"], ["rails9999", "no hosts"], {}),
         ("deploy_postgres.yml", ["-e", "railsdeploy_postgres_password="], ["railsdeploy_postgres_password"], {}),
         ("deploy_postgres.yml", ["-e", f"railsdeploy_postgres_image={railsdeploy_registry}/postgres:no-such-tag"],
-         ["postgres:no-such-tag"], {}),
+         ["postgres:no-such-tag", "cannot be pulled"], {}),
         ("deploy_postgres.yml", ["-e", f"aws_endpoint_url={UNREACHABLE}"], [UNREACHABLE], {}),
         ("seed.yml", [], ["rails_app_release is not set"], {}),
         ("seed.yml", ["-e", "rails_app_release=no-such-tag", "-e", "seed_force=true"], ["no-such-tag"], {}),
@@ -428,7 +428,7 @@ def _refusal(output: str) -> str:
 # play's checks of the command line (the words below), before any lock, run in a lane of their own.
 LOCKING = {"deploy_rails.yml", "seed.yml", "deploy_postgres.yml", "site.yml", "restore_postgres.yml"}
 BEFORE_THE_LOCK = ("is not set", "not a valid image tag", "is not a time", "is in the future", "-e confirm_restore=",
-                   "does not exist")
+                   "does not exist", "cannot be pulled")
 
 
 def _lanes(cases: list) -> list[list]:
