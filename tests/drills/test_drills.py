@@ -363,10 +363,10 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
          ["postgres:no-such-tag", "cannot be pulled"], {}),
         ("deploy_postgres.yml", ["-e", f"aws_endpoint_url={UNREACHABLE}"], [UNREACHABLE], {}),
         ("seed.yml", [], ["rails_app_release is not set"], {}),
-        ("seed.yml", ["-e", "rails_app_release=no-such-tag", "-e", "seed_force=true"], ["no-such-tag"], {}),
+        ("seed.yml", ["-e", "rails_app_release=no-such-tag", "-e", "seed_force=true"],
+         ["testapp:no-such-tag", "cannot be pulled"], {}),
         ("deploy_rails.yml", [], ["rails_app_release is not set"], {}),
-        ("deploy_rails.yml", ["-e", "rails_app_release=no-such-tag"],
-         ["testapp:no-such-tag", "before it took the deploy lock"], {}),
+        ("deploy_rails.yml", ["-e", "rails_app_release=no-such-tag"], ["testapp:no-such-tag", "cannot be pulled"], {}),
         ("deploy_rails.yml", ["-e", json.dumps({"rails_app_release": "bad tag!"})], ["not a valid image tag"], {}),
         ("deploy_rails.yml", ["--limit", "rails9999", "-e", f"rails_app_release={release}"],
          ["rails9999", "no hosts"], {}),
@@ -429,7 +429,7 @@ def _refusal(output: str) -> str:
 # play's checks of the command line (the words below), before any lock, run in a lane of their own.
 LOCKING = {"deploy_rails.yml", "seed.yml", "deploy_postgres.yml", "site.yml", "restore_postgres.yml"}
 BEFORE_THE_LOCK = ("is not set", "not a valid image tag", "is not a time", "is in the future", "-e confirm_restore=",
-                   "does not exist", "cannot be pulled", "before it took the deploy lock")
+                   "does not exist", "cannot be pulled")
 
 
 def _lanes(cases: list) -> list[list]:
