@@ -163,11 +163,32 @@ def _requests_are_counted() -> None:
     DomainDispatcherApplication.__call__ = __call__
 
 
+def _requests_are_served_one_at_a_time() -> None:
+    # AWS answers concurrent requests independently. moto_server serves each in a thread of its own, but moto's
+    # responses share class-level state: describe_key_pairs rewrites the response transformers that every EC2 answer
+    # is serialised with, and an answer serialised meanwhile failed with 500 "dictionary changed size during
+    # iteration" (RunInstances, seen in CI, with the lanes of make test calling at once). The lab serves one request
+    # at a time; requests are short (no call of the collection's waits inside moto).
+    import threading
+
+    from moto.server import DomainDispatcherApplication
+
+    original = DomainDispatcherApplication.__call__
+    one_at_a_time = threading.Lock()
+
+    def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
+        with one_at_a_time:
+            return original(self, environ, start_response)
+
+    DomainDispatcherApplication.__call__ = __call__
+
+
 _volumes_have_every_field()
 _origins_keep_origin_access_control()
 _registered_targets_wait_for_health_checks()
 _statements_apply_only_when_their_conditions_hold()
 _console_output_is_the_instances_console()
+_requests_are_served_one_at_a_time()
 _requests_are_counted()
 
 if __name__ == "__main__":
