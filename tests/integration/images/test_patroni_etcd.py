@@ -39,7 +39,8 @@ def run_in(image: str, *argv: str) -> str:
     return docker("run", "--rm", "--network", "none", "--entrypoint", argv[0], image, *argv[1:]).stdout
 
 
-def wait(what: str, probe, timeout: float) -> float:
+def wait(what: str, probe, timeout: float, diagnose=None) -> float:
+    """Seconds until probe() is true; on timeout the test fails naming what, the last answer and diagnose()'s text."""
     start = time.monotonic()
     last = None
     while time.monotonic() - start < timeout:
@@ -50,7 +51,18 @@ def wait(what: str, probe, timeout: float) -> float:
         except (OSError, urllib.error.URLError, ValueError) as exc:
             last = exc
         time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last})")
+    detail = ""
+    if diagnose:
+        try:
+            detail = f"\n{diagnose()}"
+        except Exception as exc:  # noqa: BLE001 - the timeout is the failure; a diagnosis that fails only says so
+            detail = f"\n(no diagnosis: {exc})"
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last}){detail}")
+
+
+def container_log(container: str, lines: int = 40) -> str:
+    proc = docker("logs", "--tail", str(lines), container, check=False)
+    return f"{container}'s last {lines} log lines:\n{proc.stdout}{proc.stderr}"
 
 
 def http_status(url: str) -> int:

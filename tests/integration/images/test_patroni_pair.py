@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 import yaml
 from labkit import config
-from test_patroni_etcd import POSTGRES, docker, http_status, run_etcd, wait
+from test_patroni_etcd import POSTGRES, container_log, docker, http_status, run_etcd, wait
 
 PLAYBOOK = Path(__file__).with_name("patroni_config.yml")
 PROXY_PLAYBOOK = Path(__file__).with_name("database_proxy.yml")
@@ -162,7 +162,8 @@ def test_the_first_member_initialises_and_the_second_follows_as_synchronous_stan
     print(f"pg1 leads after {took:.1f}s")
     took = wait("pg2 to be cloned and stream as the synchronous standby",
                 lambda: members(cluster).get("pg2", ("", ""))[0] == "sync_standby"
-                and http_status(f"http://{cluster['pg2']}:8008/replica") == 200, 90)
+                and http_status(f"http://{cluster['pg2']}:8008/replica") == 200, 150,
+                diagnose=lambda: f"members: {members(cluster)}\n{container_log(cluster['pg2_container'])}")
     print(f"pg2 is the synchronous standby after {took:.1f}s more")
     assert members(cluster)["pg1"] == ("leader", "running")
     # The configuration holds the passwords; the container's environment does not.
