@@ -103,7 +103,14 @@ def cluster(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Itera
         }}}))
         rendered = ansible_playbook(inventory, PLAYBOOK, timeout=120)
         assert rendered.returncode == 0, rendered.stdout[-4000:]
-        for pg in ("pg1", "pg2", "pg3"):
+        # The founder first, as a deploy starts it: a member that refuses to bootstrap and finds no cluster may take
+        # the initialize key first, fail its bootstrap and exit (CI at 9bf421e and 6f56a62: pg2 "trying to bootstrap a
+        # new cluster", then "Failed to bootstrap cluster"); its container's restart policy would start it again, and
+        # these containers have none.
+        write_file(names["pg1"], "/tmp/patroni.yml", (out / "pg1.yml").read_text())
+        wait("pg1 to initialise and lead", lambda: http_status(f"http://{ips['pg1']}:8008/primary") == 200, 90,
+             diagnose=lambda: container_log(names["pg1"]))
+        for pg in ("pg2", "pg3"):
             write_file(names[pg], "/tmp/patroni.yml", (out / f"{pg}.yml").read_text())
         yield {"net": net, **{f"{k}_container": v for k, v in names.items()}, **ips,
                "config_pg1": (out / "pg1.yml").read_text()}
