@@ -91,7 +91,8 @@ STAGES = [
     # scenarios on the CPU they leave idle (nice), off the idle lane, which must end with the rails scenario.
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane="offline",
           lab=False, after=("venv",), nice=True),
-    # The unit tests too (CPU only, about 90 s): that lane ends minutes before the rails scenario, the idle lane with it.
+    # The unit tests too (CPU only, about 90 s): that lane ends minutes before the rails scenario; the idle lane must
+    # end with that scenario.
     Stage("unit", MAKE + ["unit"], lane="offline", lab=False, after=("venv",), nice=True),
     Stage("images", MAKE + ["images"], lab=False),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
