@@ -63,8 +63,8 @@ def test_postgres_container_stop_start(system: System, report):
         nodes_back = wait_for(lambda: system.all_rails(True), 120, "every rails node's /up to answer 200 again")
         balancer_back = system.wait_served(timeout=120) + nodes_back
 
-    # docker stop sends the image's stop signal, SIGINT: PostgreSQL's fast shutdown (a checkpoint, not a kill), so
-    # that the start needs no crash recovery.
+    # docker stop sends the container's stop signal, SIGTERM, to Patroni, which asks PostgreSQL for its fast shutdown
+    # (a checkpoint, not a kill), so that the start needs no crash recovery.
     assert "received fast shutdown request" in stop_log and "database system is shut down" in stop_log, (
         f"docker stop did not shut PostgreSQL down cleanly; its last log lines:\n{stop_log[-3000:]}")
     assert not (unclean := system.crash_recovery(primary)), f"the start after a clean stop was not clean: {unclean}"
