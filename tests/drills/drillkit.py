@@ -11,6 +11,7 @@ import contextlib
 import http.server
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -374,7 +375,8 @@ class System:
         never became ready. Empty after a clean shutdown and start."""
         log = self.postgres_log(node, since_start=True)
         problems = [line for line in log.splitlines() if any(words in line for words in CRASH_RECOVERY)]
-        if "database system is ready to accept connections" not in log:
+        # Patroni starts a cluster as a standby, then promotes it: ready for reads first, for writes a moment later.
+        if not re.search(r"database system is ready to accept (read-only )?connections", log):
             problems.append(f"no 'ready to accept connections' since the start: {log[-500:]!r}")
         return problems
 

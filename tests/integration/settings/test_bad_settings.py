@@ -71,6 +71,8 @@ CASES = [
      {"railsdeploy_pull_images": {"rails": ["123456789012.dkr.ecr.eu-west-1.amazonaws.com/Shop"], "postgres": []}},
      "railsdeploy_pull_images", "rails: image_reference: '123456789012.dkr.ecr.eu-west-1.amazonaws.com/Shop' has an "
      "invalid repository name 'Shop'"),
+    ("etcd-image-not-a-reference", {"railsdeploy_etcd_image": "Registry.example/etcd 3.4"}, "railsdeploy_etcd_image",
+     "'Registry.example/etcd 3.4' is not an image reference"),
     ("pull-images-of-an-unknown-tier", {"railsdeploy_pull_images": {"workers": ["acme/shop"]}},
      "railsdeploy_pull_images", "'workers' is no tier (rails, postgres)"),
     ("cdn-domain-without-certificate", {"railsdeploy_cdn_domain": "assets.shop.example.com"},
