@@ -37,8 +37,9 @@ class FakeContainer:
     """pgBackRest's info/backup/expire and PostgreSQL's pg_stat_archiver, as `docker exec` would answer."""
 
     def __init__(self, backups: list[dict], archiver: dict, backup_fails: bool = False, running: bool = True,
-                 read_with: str = "") -> None:
+                 read_with: str = "", replica: bool = False) -> None:
         self.backups, self.archiver, self.backup_fails, self.is_running = backups, archiver, backup_fails, running
+        self.replica = replica
         # The server's container mounts /etc/pgbackrest; reads through a one-off container use read_with.
         self.read_with = read_with or "/etc/pgbackrest"
         self.calls: list[list[str]] = []
@@ -60,6 +61,8 @@ class FakeContainer:
             inner = argv[8:]
             self.one_off_calls.append(inner)
         self.calls.append(inner)
+        if inner[0] == "sh" and inner[-1] == "select pg_is_in_recovery()":
+            return _proc(0, "t\n" if self.replica else "f\n")
         if inner[0] == "sh":
             return _proc(0, json.dumps({**self.archiver, "now": NOW}))
         args = inner[2:]
@@ -107,6 +110,17 @@ def test_a_backup_expires_old_fulls_beyond_the_window_and_reports_what_a_restore
     assert status["oldest_restorable_time"] == script.iso(NOW - 20 * DAY)
     assert status["newest_restorable_time"] == script.iso(NOW - 30)
     assert status["last_archived_age_seconds"] == 30.0 and not status["archiving_failing"]
+
+
+def test_on_a_replica_the_backup_is_skipped_saying_so_and_nothing_is_taken_or_expired(monkeypatch, capsys):
+    """The cron job runs on every PostgreSQL node: a standby leaves the backups to the leader."""
+    fake = FakeContainer([_backup("OLD3", 40), _backup("OLD2", 30), _backup("REC", 3)], ARCHIVED, replica=True)
+    rc, out = _run(monkeypatch, capsys, fake, "backup", "--stanza", "s", "--retention-days", "14", "--min-full", "1")
+    assert rc == 0, out
+    assert out["backup"] is None and out["skipped"].startswith("not the leader")
+    assert not any(call[-1] in ("backup", "expire") for call in fake.calls)
+    assert [b["label"] for b in fake.backups] == ["OLD3", "OLD2", "REC"]
+    assert out["status"]["full_backups"] == 3
 
 
 def test_a_failed_backup_expires_nothing_and_says_why(monkeypatch, capsys):
