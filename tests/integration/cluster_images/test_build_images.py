@@ -118,8 +118,9 @@ def test_the_same_build_again_changes_nothing(postgres, build, registry):
 
 
 def test_the_etcd_image_is_in_the_registry_and_runs_etcd_3_4(build, registry):
-    build("etcd").ok()
+    etcd = build("etcd").ok()
     tags = registry.tags(REPOSITORIES["etcd"])
     assert len(tags) == 1 and re.fullmatch(r"3\.4-[0-9a-f]{12}", tags[0]), tags
     ref = f"{registry.address}/{REPOSITORIES['etcd']}:{tags[0]}"
+    assert f"Set railsdeploy_etcd_image: {ref}." in etcd.result("The images are ready")["msg"]
     assert "etcd Version: 3.4." in pulled_output(ref, "etcd", "--version")
