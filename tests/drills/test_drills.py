@@ -120,6 +120,7 @@ def test_postgres_instance_terminated_and_replaced(system: System, report):
     total_rows = int(system.sql("SELECT count(*) FROM notes"))
     volume = system.data_volume(primary.name)
     subnet = system.lab.instance(primary.instance_id)["SubnetId"]
+    rails_containers = {name: system.running_containers(node) for name, node in system.rails().items()}
 
     with load(system.balancer_url + "/up") as result, system.placeholder(subnet) as placeholder:
         terminated = time.time()
@@ -145,15 +146,19 @@ def test_postgres_instance_terminated_and_replaced(system: System, report):
         raise DrillFailed(f"the primary is still {primary.instance_id}: it was not replaced")
     attached = [a["InstanceId"] for a in system.data_volume(new.name).get("Attachments", [])]
     assert attached == [new.instance_id], f"the data volume is attached to {attached}, not to {new.instance_id}"
-    # The rails nodes serve /up (a database query) only because they followed the primary to its new address.
+    # The rails nodes serve /up (a database query) only because their database proxies followed the primary to its new
+    # address - a reload: the app's containers, with DATABASE_URL naming the node itself, were not re-created.
     assert new.ip != primary.ip, f"the replacement came up on the old address {new.ip}: the drill proves less"
+    after = {name: system.running_containers(node) for name, node in system.rails().items()}
+    assert after == rails_containers, (
+        f"containers on the rails nodes were re-created to follow the primary: {rails_containers} -> {after}")
     assert system.rows(marker) == written, "rows written before the termination are missing"
     assert int(system.sql("SELECT count(*) FROM notes")) == total_rows, "the notes table lost rows"
     report(requests=result.total, failed=result.failed, destroy_s=_s(destroy.seconds),
            provision_s=_s(provision.seconds), deploy_postgres_s=_s(deploy.seconds), served_after_deploy_s=_s(back),
            outage_s=_outage(result, terminated), instance=f"{primary.instance_id}->{new.instance_id}",
            address=f"{primary.ip}->{new.ip}", volume=f"{volume['VolumeId']} kept and moved",
-           rows_kept=f"{total_rows}/{total_rows}")
+           rows_kept=f"{total_rows}/{total_rows}", rails_containers_recreated=0)
 
 
 @pytest.mark.drill(4, "A rails node terminated under load; a replacement is provisioned and deployed")
