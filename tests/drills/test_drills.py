@@ -367,6 +367,8 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
         ("deploy_postgres.yml", ["-e", f"railsdeploy_postgres_image={railsdeploy_registry}/postgres:no-such-tag"],
          ["postgres:no-such-tag", "cannot be pulled"], {}),
         ("deploy_postgres.yml", ["-e", f"aws_endpoint_url={UNREACHABLE}"], [UNREACHABLE], {}),
+        ("deploy_postgres.yml", ["-e", "railsdeploy_etcd_image="], ["etcd_member_image is not set",
+                                                                   "railsdeploy_etcd_image"], {}),
         ("seed.yml", [], ["rails_app_release is not set"], {}),
         ("seed.yml", ["-e", "rails_app_release=no-such-tag", "-e", "seed_force=true"],
          ["testapp:no-such-tag", "cannot be pulled"], {}),
