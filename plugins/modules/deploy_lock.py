@@ -18,6 +18,7 @@ description:
   - O(state=absent) releases the lock when O(run_id) holds it, or any holder's lock with O(force=true) (the
     documented way to clear a stale lock after an interrupted deploy). Releasing a lock that does not exist
     changes nothing.
+  - O(state=query) only reads the lock - its holder and age, or nothing when it is free - and changes nothing.
   - There is no lease and no expiry with either backend - a lock is held until it is released.
   - 'O(backend=directory) (the default): the lock is a directory created with C(mkdir) on the node, which is atomic
     on the node''s file system - of two deploys started at once exactly one creates it. The holder''s record is
@@ -27,9 +28,14 @@ description:
     Taking it is one transaction that writes the holder''s record only if the key does not exist; releasing it
     deletes the key only if it still holds the record that was read. Because etcd replicates the key to every
     member, the lock survives the loss of any one node.'
-  - With O(backend=etcd) the directory lock O(path) of earlier releases is still honoured - if it exists on the node
-    and another run holds it, taking the etcd lock is refused, naming it; releasing with O(force=true) (or releasing
-    this run's lock) removes it as well. This covers the run that upgrades from the directory backend.
+  - 'O(backend=auto): etcd when a member at one of O(etcd_url) answers, the directory when every one of them refuses
+    the connection (no etcd runs there yet: an environment before its first PostgreSQL deploy of a release with etcd,
+    or a replaced node). Any other failure - a timeout, an error answer - fails the task: a lock that may be held in
+    etcd is never bypassed.'
+  - With O(backend=etcd) (or O(backend=auto) finding etcd) the directory lock O(path) of earlier releases is still
+    honoured - if it exists on the node and another run holds it, taking the etcd lock is refused, naming it;
+    releasing with O(force=true) (or releasing this run's lock) removes it as well.
+    This covers the run that upgrades from the directory backend.
   - Nothing but the Python standard library and ansible-core is needed on the node.
 extends_documentation_fragment:
   - railsdeploy.aws.attributes
@@ -44,9 +50,10 @@ attributes:
 options:
   backend:
     description:
-      - Where the lock is kept - V(directory) on the node's file system, or V(etcd) under O(key) in etcd.
+      - Where the lock is kept - V(directory) on the node's file system, V(etcd) under O(key) in etcd, or V(auto) -
+        etcd when one of O(etcd_url) answers, the directory when all of them refuse the connection.
     type: str
-    choices: [directory, etcd]
+    choices: [auto, directory, etcd]
     default: directory
   path:
     description:
@@ -56,10 +63,11 @@ options:
     default: /var/lib/railsdeploy/locks/deploy
   etcd_url:
     description:
-      - With O(backend=etcd), the client URL of the etcd member to ask; the module runs on the node, so the default
-        is the node's own member.
-    type: str
-    default: http://127.0.0.1:2379
+      - With O(backend=etcd) or O(backend=auto), the client URLs of the cluster's members, asked in this order until
+        one answers - usually the node's own member first.
+    type: list
+    elements: str
+    default: [http://127.0.0.1:2379]
   key:
     description:
       - With O(backend=etcd), the etcd key that is the lock, for example C(/railsdeploy-locks/<scope>/deploy). Keep it
@@ -68,9 +76,9 @@ options:
     default: /railsdeploy-locks/deploy
   state:
     description:
-      - V(present) takes the lock, V(absent) releases it.
+      - V(present) takes the lock, V(absent) releases it, V(query) reads it.
     type: str
-    choices: [present, absent]
+    choices: [present, absent, query]
     default: present
   run_id:
     description:
@@ -99,8 +107,8 @@ options:
     type: str
     default: ansible-playbook playbooks/deploy_rails.yml -e rails_app_unlock=true
 notes:
-  - With O(backend=etcd), an etcd member that cannot be reached or answers with an error fails the task, naming
-    O(etcd_url) and the error; the lock is not changed.
+  - With O(backend=etcd), when no member of O(etcd_url) can be reached or each answers with an error, the task fails
+    naming each URL and its error; the lock is not changed.
 seealso:
   - module: railsdeploy.aws.rails_release
   - name: etcd v3 gRPC JSON gateway
@@ -163,6 +171,14 @@ age_seconds:
   description: Age of the lock found (from its C(since_epoch); for a lock directory without one, from its time).
   returned: when a lock exists and its age is known
   type: int
+backend:
+  description: Where the lock was looked for - V(etcd) or V(directory) (what O(backend=auto) chose).
+  returned: always
+  type: str
+etcd_url:
+  description: The member that was used, with O(backend=etcd) or when O(backend=auto) chose etcd.
+  returned: when etcd was used
+  type: str
 legacy_lock:
   description: With O(backend=etcd), the holder's details found in the directory lock O(path) of an earlier release.
   returned: when O(backend=etcd) and that directory exists
@@ -203,7 +219,11 @@ class LockChanged(Exception):
 
 
 class EtcdError(Exception):
-    pass
+    """etcd could not be used; ``refused`` when nothing listens at the URL (the connection was refused)."""
+
+    def __init__(self, message, refused=False):
+        super().__init__(message)
+        self.refused = refused
 
 
 def parse_record(data):
@@ -284,7 +304,9 @@ class EtcdLock:
         except HTTPError as err:
             raise EtcdError(f"HTTP {err.code} {err.reason}: {etcd_message(err)}") from None
         except (URLError, OSError, http.client.HTTPException, UrlsConnectionError) as err:
-            raise EtcdError(str(getattr(err, "reason", None) or err) or type(err).__name__) from None
+            reason = getattr(err, "reason", None) or err
+            raise EtcdError(str(reason) or type(err).__name__,
+                            refused=isinstance(reason, ConnectionRefusedError)) from None
         except ValueError as err:
             raise EtcdError(f"not a JSON answer: {err}") from None
         if not isinstance(answer, dict) or "header" not in answer:
@@ -333,6 +355,23 @@ class EtcdLock:
             raise LockChanged(self._found(kv))
 
 
+def find_etcd(urls, key):
+    """(the EtcdLock of the first member that answers a read, or None when every one refused the connection).
+    Raises EtcdError naming each URL when none answered and not all refused."""
+    errors = []
+    for url in urls:
+        lock = EtcdLock(url, key)
+        try:
+            lock.read()
+        except EtcdError as err:
+            errors.append((url, err))
+            continue
+        return lock
+    if errors and all(err.refused for _, err in errors):
+        return None
+    raise EtcdError("; ".join(f"{url}: {err}" for url, err in errors) or "no etcd_url given")
+
+
 def etcd_message(err):
     """The message of an error answer of the gateway ({"error": ..., "message": ..., "code": ...})."""
     try:
@@ -372,9 +411,9 @@ def way_out(hint):
     return f"Wait for it to finish. If it is no longer running (interrupted), release the lock with: {hint}"
 
 
-def take(module, lock, record, now):
+def take(module, lock, record, now, **extra):
     """state=present; never returns: exits changed when taken, unchanged when this run holds it, fails when another
-    run does."""
+    run does. ``extra`` goes into every result."""
     p = module.params
     if module.check_mode:
         current = lock.read()
@@ -384,14 +423,14 @@ def take(module, lock, record, now):
         except LostRace as lost:
             module.fail_json(msg=f"Another deploy took the deploy lock just now: "
                                  f"{describe(lost.holder, 0, lock.where)}. {way_out(p['release_hint'])}",
-                             **facts(lost.holder, 0))
+                             **facts(lost.holder, 0), **extra)
     if current is None:
-        module.exit_json(changed=True, lock=record)
+        module.exit_json(changed=True, lock=record, **extra)
     age = lock_age(current, now, lock.mtime())
     if current.get("run_id") == p["run_id"]:
-        module.exit_json(changed=False, **facts(current, age))
+        module.exit_json(changed=False, **facts(current, age), **extra)
     module.fail_json(msg=f"Another deploy holds the deploy lock: {describe(current, age, lock.where)}. "
-                         f"{way_out(p['release_hint'])}", **facts(current, age))
+                     f"{way_out(p['release_hint'])}", **facts(current, age), **extra)
 
 
 def release(module, lock, now):
@@ -420,11 +459,11 @@ def release(module, lock, now):
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            backend=dict(type="str", choices=["directory", "etcd"], default="directory"),
+            backend=dict(type="str", choices=["auto", "directory", "etcd"], default="directory"),
             path=dict(type="path", default="/var/lib/railsdeploy/locks/deploy"),
-            etcd_url=dict(type="str", default="http://127.0.0.1:2379"),
+            etcd_url=dict(type="list", elements="str", default=["http://127.0.0.1:2379"]),
             key=dict(type="str", default="/railsdeploy-locks/deploy", no_log=False),
-            state=dict(type="str", choices=["present", "absent"], default="present"),
+            state=dict(type="str", choices=["present", "absent", "query"], default="present"),
             run_id=dict(type="str", required=True),
             holder=dict(type="str", default="unknown"),
             details=dict(type="dict", default={}),
@@ -436,13 +475,33 @@ def main() -> None:
     p = module.params
     now = time.time()
     directory = DirectoryLock(p["path"].rstrip("/") or "/")
-    if p["backend"] == "directory":
+    lock = None
+    if p["backend"] != "directory":
+        try:
+            lock = find_etcd(p["etcd_url"], p["key"])
+        except EtcdError as err:
+            module.fail_json(msg=f"etcd could not be used for the deploy lock (etcd key {p['key']}): {err}. "
+                                 f"The lock was not changed.", backend="etcd")
+        if lock is None and p["backend"] == "etcd":
+            module.fail_json(msg=f"etcd could not be used for the deploy lock (etcd key {p['key']}): every member "
+                                 f"refused the connection ({', '.join(p['etcd_url'])}). The lock was not changed.",
+                             backend="etcd")
+    if p["state"] == "query":
+        found = (lock or directory).read()
+        if found is None and lock is not None:
+            found = directory.read()  # an earlier release's lock directory still holds the environment
+        where = lock or directory
+        age = None if found is None else lock_age(found, now, where.mtime() if lock is None else directory.mtime())
+        module.exit_json(changed=False, backend="directory" if lock is None else "etcd",
+                         **({} if lock is None else {"etcd_url": lock.url}),
+                         **({} if found is None else facts(found, age)))
+    if lock is None:
         if p["state"] == "present":
-            take(module, directory, record_for(p, now), now)
+            take(module, directory, record_for(p, now), now, backend="directory")
         changed, result = release(module, directory, now)
-        module.exit_json(changed=changed, **result)
+        module.exit_json(changed=changed, backend="directory", **result)
 
-    lock = EtcdLock(p["etcd_url"], p["key"])
+    used = {"backend": "etcd", "etcd_url": lock.url}
     legacy = directory.read()
     legacy_facts = {} if legacy is None else {"legacy_lock": legacy}
     legacy_ours = legacy is not None and legacy.get("run_id") == p["run_id"]
@@ -452,18 +511,19 @@ def main() -> None:
                 age = lock_age(legacy, now, directory.mtime())
                 module.fail_json(msg=f"Another deploy holds the deploy lock: a deploy of an earlier release holds "
                                      f"the lock in {directory.path}: {describe(legacy, age)}. "
-                                     f"{way_out(p['release_hint'])}", **facts(legacy, age), **legacy_facts)
-            take(module, lock, record_for(p, now), now)
+                                     f"{way_out(p['release_hint'])}", **facts(legacy, age), **legacy_facts,
+                                 **used)
+            take(module, lock, record_for(p, now), now, **used)
         changed, result = release(module, lock, now)
     except EtcdError as err:
-        module.fail_json(msg=f"etcd at {p['etcd_url']} could not be used for the deploy lock ({lock.where}): {err}. "
-                             f"The lock was not changed.", **legacy_facts)
+        module.fail_json(msg=f"etcd at {lock.url} could not be used for the deploy lock ({lock.where}): {err}. "
+                             f"The lock was not changed.", **legacy_facts, **used)
     # Releasing also removes the directory lock of an earlier release: this run's, or with force anyone's.
     if legacy is not None and (legacy_ours or p["force"]):
         if not module.check_mode:
             directory.delete(p["force"])
         changed = True
-    module.exit_json(changed=changed, **result, **legacy_facts)
+    module.exit_json(changed=changed, **result, **legacy_facts, **used)
 
 
 def record_for(params, now):

@@ -39,7 +39,10 @@ PGDATA = "/var/lib/postgresql/data"  # in the PostgreSQL container (roles/postgr
 # Lines PostgreSQL logs when it starts on a cluster that was not shut down cleanly.
 CRASH_RECOVERY = ("database system was not properly shut down", "automatic recovery in progress",
                   "database system was interrupted")
-DEPLOY_LOCK = "/var/lib/railsdeploy/locks/deploy_rails"  # rails_app_lock_path (railsdeploy.aws.deploy_lock)
+# The deploy lock (railsdeploy.aws.deploy_lock): the etcd key rails_app_lock_key once etcd runs on the primary,
+# the directory rails_app_lock_path before.
+DEPLOY_LOCK = "/var/lib/railsdeploy/locks/deploy_rails"
+DEPLOY_LOCK_KEY = "/railsdeploy-locks/railsdeploy-lab/deploy"
 ASSETS_BUCKET = "railsdeploy-lab-assets"  # inventories/lab/group_vars/all/main.yml
 
 
@@ -341,7 +344,9 @@ class System:
             "healthy_targets": sorted(self.healthy_targets(self.target_group_arn())),
             "containers": {n.name: self.running_containers(n) for n in all_nodes.values() if n.state == "running"},
             "serving": {n.name: self.serving(n) for n in self.rails().values()},
-            "deploy_lock": self.ssh(primary, f"sudo test -e {DEPLOY_LOCK} && echo held || echo free").strip(),
+            "deploy_lock": self.ssh(primary, f"{{ sudo docker exec etcd etcdctl get --keys-only {DEPLOY_LOCK_KEY}; "
+                                             f"sudo test -e {DEPLOY_LOCK} && echo dir; }} 2>/dev/null | grep -q . "
+                                             f"&& echo held || echo free").strip(),
             "archive_config": self.ssh(primary, "sudo sha256sum /etc/pgbackrest/pgbackrest.conf").split()[0],
             "rows": self.sql("SELECT count(*) FROM notes"),
             "assets": objects,

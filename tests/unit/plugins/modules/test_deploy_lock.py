@@ -412,7 +412,8 @@ def test_etcd_take_honours_the_legacy_lock_directory_of_another_run(monkeypatch,
     assert msg.endswith(HINT)
     assert result["legacy_lock"]["run_id"] == "run-other"
     assert etcd.get(KEY) is None
-    assert etcd.requests == []  # refused before asking etcd
+    # refused before anything is written to etcd (the one request is the read that finds the member)
+    assert [op for request in etcd.requests for op in request['success'] if 'request_range' not in op] == []
     assert holder(lock)["run_id"] == "run-other"
 
 
@@ -449,27 +450,90 @@ def test_etcd_release_leaves_another_runs_legacy_directory(monkeypatch, capsys, 
     assert holder(lock)["run_id"] == "run-other"
 
 
+def refusing_url() -> str:
+    """A URL where nothing listens: the connection is refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
 @pytest.mark.parametrize("state", ["present", "absent"])
 def test_etcd_unreachable_fails_naming_the_url(monkeypatch, capsys, lock: Path, state: str):
-    with socket.socket() as sock:  # a port that nothing listens on
-        sock.bind(("127.0.0.1", 0))
-        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    url = refusing_url()
 
     result = run(monkeypatch, capsys, backend="etcd", etcd_url=url, key=KEY, path=str(lock), run_id="run-1",
                  state=state)
 
     assert result["rc"] == 1
-    assert f"etcd at {url} could not be used" in result["msg"]
-    assert "refused" in result["msg"].lower(), result["msg"]
+    assert f"etcd could not be used for the deploy lock (etcd key {KEY})" in result["msg"]
+    assert url in result["msg"] and "refused" in result["msg"].lower(), result["msg"]
     assert "The lock was not changed" in result["msg"]
+    assert not lock.exists()
 
 
 def test_etcd_an_error_answer_fails_with_etcds_message(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
     result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="run-1", etcd_url=etcd.url + "/nothere")
 
     assert result["rc"] == 1
-    assert f"etcd at {etcd.url}/nothere could not be used" in result["msg"]
-    assert "HTTP 404" in result["msg"]
+    assert f"{etcd.url}/nothere: HTTP 404" in result["msg"]
+    assert etcd.get(KEY) is None
+
+
+def test_auto_uses_the_directory_when_every_member_refuses(monkeypatch, capsys, lock: Path):
+    result = run(monkeypatch, capsys, backend="auto", etcd_url=[refusing_url(), refusing_url()], key=KEY,
+                 path=str(lock), run_id="run-1", holder="alice@laptop")
+
+    assert result["rc"] == 0, result
+    assert result["changed"] is True and result["backend"] == "directory"
+    assert holder(lock)["run_id"] == "run-1"
+
+
+def test_auto_uses_the_first_member_that_answers(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    result = run(monkeypatch, capsys, backend="auto", etcd_url=[refusing_url(), etcd.url], key=KEY,
+                 path=str(lock), run_id="run-1", holder="alice@laptop")
+
+    assert result["rc"] == 0, result
+    assert result["backend"] == "etcd" and result["etcd_url"] == etcd.url
+    assert etcd.get_json(KEY)["run_id"] == "run-1"
+    assert not lock.exists()
+
+
+def test_auto_honours_a_lock_in_etcd_and_never_falls_back(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    hold_etcd(etcd, age=90)
+
+    result = run(monkeypatch, capsys, backend="auto", etcd_url=[etcd.url], key=KEY, path=str(lock), run_id="run-1")
+
+    assert result["rc"] == 1
+    assert "Another deploy holds the deploy lock: bob@desk" in result["msg"]
+    assert not lock.exists()
+
+
+def test_auto_fails_when_a_member_answers_with_an_error_and_none_works(monkeypatch, capsys, etcd: FakeEtcd,
+                                                                        lock: Path):
+    """A member that answers but cannot serve (here: an error answer) may mean etcd holds a lock it cannot show: the
+    directory is not used instead."""
+    result = run(monkeypatch, capsys, backend="auto", etcd_url=[refusing_url(), etcd.url + "/nothere"], key=KEY,
+                 path=str(lock), run_id="run-1")
+
+    assert result["rc"] == 1
+    assert "HTTP 404" in result["msg"] and "The lock was not changed" in result["msg"]
+    assert not lock.exists()
+
+
+def test_auto_releases_the_directory_lock_of_this_run_once_etcd_runs(monkeypatch, capsys, etcd: FakeEtcd,
+                                                                      lock: Path):
+    """The run that starts etcd (deploy_postgres.yml of a new environment) took the directory lock; its release finds
+    etcd and removes the directory lock as its own legacy lock."""
+    taken = run(monkeypatch, capsys, backend="auto", etcd_url=[refusing_url()], key=KEY, path=str(lock),
+                run_id="run-1")
+    assert taken["backend"] == "directory" and lock.exists()
+
+    released = run(monkeypatch, capsys, backend="auto", etcd_url=[etcd.url], key=KEY, path=str(lock),
+                   run_id="run-1", state="absent")
+
+    assert released["rc"] == 0, released
+    assert released["changed"] is True and released["backend"] == "etcd"
+    assert not lock.exists()
     assert etcd.get(KEY) is None
 
 
@@ -494,3 +558,31 @@ def test_etcd_two_runs_taking_it_at_once_exactly_one_holds_it(etcd: FakeEtcd):
     assert len(winners) == 1, outcomes
     assert etcd.get_json(KEY)["run_id"] == winners[0]
     assert all(found["run_id"] == winners[0] for found in outcomes.values() if found is not None)
+
+
+def test_query_reports_the_holder_and_changes_nothing(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    held = hold_etcd(etcd, age=30)
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="status", state="query", backend="auto")
+
+    assert result["rc"] == 0 and result["changed"] is False, result
+    assert result["lock"]["holder"] == "bob@desk" and 29 <= result["age_seconds"] <= 32
+    assert result["backend"] == "etcd"
+    assert etcd.get_json(KEY) == held
+
+
+def test_query_of_a_free_lock_returns_no_holder(monkeypatch, capsys, lock: Path):
+    result = run(monkeypatch, capsys, backend="auto", etcd_url=[refusing_url()], key=KEY, path=str(lock),
+                 run_id="status", state="query")
+
+    assert result["rc"] == 0 and result["changed"] is False, result
+    assert "lock" not in result and result["backend"] == "directory"
+    assert not lock.exists()
+
+
+def test_query_shows_an_earlier_releases_lock_directory(monkeypatch, capsys, etcd: FakeEtcd, lock: Path):
+    hold(lock, age=60)
+
+    result = run_etcd(monkeypatch, capsys, etcd, lock, run_id="status", state="query")
+
+    assert result["lock"]["run_id"] == "run-other", result
