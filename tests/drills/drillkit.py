@@ -95,7 +95,13 @@ def playbook(name: str, *args: str, timeout: float = PLAYBOOK_TIMEOUT, env: dict
     run_env.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
     started = time.monotonic()
     proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, env=run_env, timeout=timeout)
-    return Run(argv, proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
+    run = Run(argv, proc.returncode, proc.stdout + proc.stderr, time.monotonic() - started)
+    if os.environ.get("RAILSDEPLOY_DRILL_LOGS"):  # a directory: every run's whole output, for reading afterwards
+        logs = Path(os.environ["RAILSDEPLOY_DRILL_LOGS"])
+        logs.mkdir(parents=True, exist_ok=True)
+        (logs / f"{time.strftime('%H%M%S')}-{Path(name).stem}.log").write_text(
+            f"$ {' '.join(argv)}\n# rc {run.rc}, {run.seconds:.1f} s\n{run.output}")
+    return run
 
 
 def playbook_ok(name: str, *args: str, what: str = "") -> Run:
