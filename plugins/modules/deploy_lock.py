@@ -367,7 +367,7 @@ def find_etcd(urls, key):
             errors.append((url, err))
             continue
         return lock
-    if errors and all(err.refused for _, err in errors):
+    if errors and all(err.refused for dummy, err in errors):
         return None
     raise EtcdError("; ".join(f"{url}: {err}" for url, err in errors) or "no etcd_url given")
 
