@@ -486,22 +486,19 @@ def main() -> None:
             module.fail_json(msg=f"etcd could not be used for the deploy lock (etcd key {p['key']}): every member "
                                  f"refused the connection ({', '.join(p['etcd_url'])}). The lock was not changed.",
                              backend="etcd")
+    used = {"backend": "directory"} if lock is None else {"backend": "etcd", "etcd_url": lock.url}
     if p["state"] == "query":
-        found = (lock or directory).read()
-        if found is None and lock is not None:
-            found = directory.read()  # an earlier release's lock directory still holds the environment
-        where = lock or directory
-        age = None if found is None else lock_age(found, now, where.mtime() if lock is None else directory.mtime())
-        module.exit_json(changed=False, backend="directory" if lock is None else "etcd",
-                         **({} if lock is None else {"etcd_url": lock.url}),
-                         **({} if found is None else facts(found, age)))
+        # In etcd, else the lock directory (with etcd: an earlier release's lock still holds the environment).
+        where = lock if lock is not None and lock.read() is not None else directory
+        found = where.read()
+        found_facts = {} if found is None else facts(found, lock_age(found, now, where.mtime()))
+        module.exit_json(changed=False, **used, **found_facts)
     if lock is None:
         if p["state"] == "present":
-            take(module, directory, record_for(p, now), now, backend="directory")
+            take(module, directory, record_for(p, now), now, **used)
         changed, result = release(module, directory, now)
-        module.exit_json(changed=changed, backend="directory", **result)
+        module.exit_json(changed=changed, **used, **result)
 
-    used = {"backend": "etcd", "etcd_url": lock.url}
     legacy = directory.read()
     legacy_facts = {} if legacy is None else {"legacy_lock": legacy}
     legacy_ours = legacy is not None and legacy.get("run_id") == p["run_id"]
