@@ -14,22 +14,17 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv, then the integration tests of build.yml and build_images.yml (their own moto and registry);
+  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), of
+           bad settings (no AWS at all) and the unit tests, these two at nice 19;
   users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users), then
            the images' Patroni tests (containers of their own);
-  idle     CPU work that needs neither the lab nor a daemon: lint, the integration tests against a moto of their own,
-           the bad settings (no AWS at all) and the unit tests. From the venv on, beside everything, in a CPU class of
-           their own that runs only on CPU nothing else wants (a `cpu.idle` cgroup; plain nice 19 where the run may not
-           make one): the main lane goes as fast as it would alone, and the idle lane fills its waits (deploys,
-           outages, failovers), most of them in the drills.
-The rails scenario (`alone`: it counts failed requests under load) starts only when every lane but `idle` has
-finished; so do the drills. After a failure no new stage starts, unless --keep-going (then only what needs the failed
-stage is skipped). The run ends when every lane has.
-
-Why a cgroup and not nice: a nice value counts only among the processes of one scheduling group, and the kernel's
-autogroups (on by default on many kernels) make each session a group of its own. Ansible starts a session per task
-(its workers call setsid), so a niced lane's playbooks took as much CPU as the main lane's; a cgroup holds every
-process a stage starts, whatever sessions they make.
+  idle     lint and the integration tests against a moto of their own: CPU work that needs neither the
+           lab nor a daemon. They start with the rails scenario and run beside it at the lowest CPU priority
+           (nice 19), on the CPU it leaves idle while it waits for deploys.
+Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
+every lane but `idle` has finished; the drills (`quiet`) also wait for the idle lane: nothing runs beside them, so
+that nothing disturbs their figures. After a failure no new stage starts, unless --keep-going (then only what needs
+the failed stage is skipped).
 
 Molecule scenarios converge on what the one before left (provision, then postgres, then rails); each still runs
 alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
@@ -66,6 +61,8 @@ class Stage:
     after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
     lab: bool = True  # needs the lab up (and so waits for it)
     alone: bool = False  # starts when every lane but `idle` has finished
+    quiet: bool = False  # alone, and the idle lane has finished too: nothing runs beside it
+    nice: bool = False  # at the lowest CPU priority (every stage of the idle lane is), wherever it runs
     seconds: float | None = None
     cpu: float | None = None  # the machine's busy CPU seconds while it ran (every lane's, and the nodes')
     result: str = "not run"
@@ -80,7 +77,7 @@ def molecule(scenario: str, **kw) -> Stage:
     return Stage(f"molecule {scenario}", ["molecule", "test", "-s", scenario], **kw)
 
 
-# The lane on the CPU nothing else wants (see the docstring).
+# The lane beside the stages under load, at nice 19 (see the docstring).
 IDLE = "idle"
 # Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
 OWN_MOTO = ["tests/integration/cdn", "tests/integration/backups", "tests/integration/data_volume",
@@ -91,13 +88,15 @@ STAGES = [
     Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",)),
     Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
           after=("venv",)),
-    # Bad settings refused before any AWS call: an ansible-playbook run per case, no moto, all CPU.
-    Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane=IDLE,
-          lab=False, after=("venv",)),
-    Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
-    # Docker builds: the build containers run in Docker's cgroups, not the idle lane's, so beside the main lane.
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
+    # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU): beside the first
+    # scenarios on the CPU they leave idle (nice), off the idle lane, which must end with the rails scenario.
+    Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane="offline",
+          lab=False, after=("venv",), nice=True),
+    # The unit tests too (CPU only, about 90 s): that lane ends minutes before the rails scenario; the idle lane must
+    # end with that scenario.
+    Stage("unit", MAKE + ["unit"], lane="offline", lab=False, after=("venv",), nice=True),
     Stage("images", MAKE + ["images"], lab=False),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
     Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
@@ -113,7 +112,8 @@ STAGES = [
     Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="users",
           lab=False, after=("venv", "images")),
     molecule("rails", alone=True),
-    Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True),
+    Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True,
+          quiet=True),
 ]
 NEEDED_FIRST = ("venv", "images")  # chosen whenever a chosen stage needs the lab
 
@@ -142,7 +142,6 @@ class Run:
         self.failed = threading.Event()
         self.lab_lock = threading.Lock()
         self.started_lab = False
-        self.idle_class: Path | None = None  # the idle lane's cgroup, when the run could make one
 
     # ---- one stage -----------------------------------------------------------------------------------------
 
@@ -175,11 +174,8 @@ class Run:
         log = LOGS / f"{stage.name.replace(' ', '-')}.log"
         started, cpu_started = time.monotonic(), busy_cpu_seconds()
         try:
-            argv = stage.argv
-            if stage.lane == IDLE:  # and all it starts
-                argv = ["nice", "-n", "19", *argv]
-                if self.idle_class:
-                    argv = ["sh", "-c", 'echo $$ > "$0" && exec "$@"', str(self.idle_class / "cgroup.procs"), *argv]
+            niced = stage.nice or stage.lane == IDLE
+            argv = ["nice", "-n", "19", *stage.argv] if niced else stage.argv  # and all it starts
             if streamed:
                 say(stage.name)
                 rc = subprocess.run(argv, cwd=REPO, env=env).returncode
@@ -222,28 +218,34 @@ class Run:
         for stage in stages:
             self.run(stage, streamed)
 
+    def wait_idle(self, idle: threading.Thread, stages: list[Stage], why: str) -> None:
+        if idle.is_alive():
+            say(f"waiting for the idle lane {why} (" + ", ".join(
+                s.name for s in stages if not self.done[s.name].is_set()) + ")")
+        idle.join()
+
     def main(self) -> bool:
         LOGS.mkdir(parents=True, exist_ok=True)
         lanes: dict[str, list[Stage]] = {"main": []}
         for s in self.stages:
             if not s.alone:
                 lanes.setdefault(s.lane, []).append(s)
-        beside = [threading.Thread(target=self.lane, args=(stages, False), daemon=True)
-                  for name, stages in lanes.items() if name not in ("main", IDLE)]
+        threads = [threading.Thread(target=self.lane, args=(stages, False), daemon=True)
+                   for name, stages in lanes.items() if name not in ("main", IDLE)]
         idle = threading.Thread(target=self.lane, args=(lanes.get(IDLE, []), False), daemon=True)
-        for t in [*beside, idle]:
+        for t in threads:
             t.start()
         self.lane(lanes["main"], streamed=True)
-        for t in beside:
+        for t in threads:
             if t.is_alive():
                 say("waiting for the lanes beside the main one, before the stages under load")
             t.join()
+        idle.start()  # beside the rails scenario, on the CPU it leaves idle
         for stage in (s for s in self.stages if s.alone):
+            if stage.quiet:
+                self.wait_idle(idle, lanes.get(IDLE, []), f"before {stage.name}")
             self.run(stage, streamed=True)
-        if idle.is_alive():
-            say("waiting for the idle lane (" + ", ".join(
-                s.name for s in lanes.get(IDLE, []) if not self.done[s.name].is_set()) + ")")
-        idle.join()
+        self.wait_idle(idle, lanes.get(IDLE, []), "to finish")
         return not self.failed.is_set() and all(s.result == "passed" for s in self.stages)
 
 
@@ -274,7 +276,7 @@ def table(stages: list[Stage], wall: float) -> str:
     rows = [(s.name, f"{s.seconds:.0f}" if s.seconds is not None else "-",
              f"{100 * s.cpu / (cores * s.seconds):.0f}" if s.cpu is not None and s.seconds else "-", s.result,
              "" if s.lane == "main" or s.seconds is None
-             else "beside the main lane (idle: on CPU nothing else wants)" if s.lane == IDLE
+             else "beside the rails scenario (idle, nice 19)" if s.lane == IDLE
              else f"beside the main lane ({s.lane})") for s in stages]
     rows.append(("total (wall clock)", f"{wall:.0f}", "", "", ""))
     header = ("stage", "seconds", "cpu %", "result", "note")
@@ -287,33 +289,37 @@ def table(stages: list[Stage], wall: float) -> str:
                       *(line(*r) for r in rows)])
 
 
-CPU_CGROUPS = Path("/sys/fs/cgroup/cpu")  # cgroup v1's cpu controller; cgroup v2 has no cpu.idle at this level
+AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
 
 
 @contextlib.contextmanager
-def idle_class() -> Iterator[Path | None]:
-    """A cgroup whose processes run only on CPU nothing else wants (cpu.idle), removed when the run ends; None when the
-    machine has no such controller or the run may not make one (then the idle lane runs at nice 19 only)."""
-    group = CPU_CGROUPS / f"railsdeploy-test-{os.getpid()}"
+def nice_honoured() -> Iterator[None]:
+    """nice 19 means the lowest priority for the whole run, also across sessions: the kernel's autogroups are off.
+
+    With autogroups on (the default of desktop and many cloud kernels), each session is scheduled as one group with an
+    equal share, and a nice value counts only inside its own group. Ansible starts a session per task (its workers
+    call setsid), so a niced lane's playbooks took as much CPU as the main lane's: a deploy under load ran 2.6 times
+    slower beside the idle lane than alone. Set back as it was when the run ends. Without the right to change it (not
+    root) the run goes on, slower."""
     try:
-        group.mkdir()
-    except OSError as e:
-        print(f"note: no idle CPU class ({e.strerror}: {group}): the idle lane runs at nice 19 only, which "
-              "Ansible's per-task sessions escape - expect a slower run", flush=True)
-        yield None
+        before = AUTOGROUP.read_text().strip()
+    except OSError:
+        yield
+        return
+    if before == "0":
+        yield
         return
     try:
-        if (group / "cpu.idle").exists():
-            (group / "cpu.idle").write_text("1")
-        else:
-            (group / "cpu.shares").write_text("2")  # the lowest weight, where the kernel has no cpu.idle
-        yield group
+        AUTOGROUP.write_text("0")
+    except OSError as e:
+        print(f"note: autogroups stay on ({e.strerror}): nice 19 lanes compete with the main lane", flush=True)
+        yield
+        return
+    print("autogroups off for this run (nice 19 lanes yield to the main lane); set back to on at the end", flush=True)
+    try:
+        yield
     finally:
-        for pid in (group / "cgroup.procs").read_text().split():  # what a stage left running
-            with contextlib.suppress(OSError):
-                (CPU_CGROUPS / "cgroup.procs").write_text(pid)
-        with contextlib.suppress(OSError):
-            group.rmdir()
+        AUTOGROUP.write_text(before)
 
 
 def uncovered() -> list[str]:
@@ -347,8 +353,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for s in STAGES:
             needs = [*s.after, *([LAB] if s.lab else [])]
-            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}"
-                  f"{'after ' + ', '.join(needs) if needs else ''}")
+            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}{'quiet ' if s.quiet else ''}"
+                  f"{'nice ' if s.nice else ''}{'after ' + ', '.join(needs) if needs else ''}")
         return 0
     unknown = [n for n in args.stages if not any(s.named([n]) for s in STAGES)]
     if unknown:
@@ -364,7 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     started, cpu_started = time.monotonic(), busy_cpu_seconds()
     run = Run(chosen, keep_going=args.keep_going)
     ok = False
-    with idle_class() as run.idle_class:
+    with nice_honoured():
         try:
             ok = run.main()
         except KeyboardInterrupt:
