@@ -361,8 +361,9 @@ class System:
 
     # ---- the database ---------------------------------------------------------------------------------------
 
-    def sql(self, query: str) -> str:
-        cmd = (f"sudo docker exec {PG_CONTAINER} psql -X -tA -v ON_ERROR_STOP=1 -U {PG_USER} -d {PG_DB} "
+    def sql(self, query: str, user: str = PG_USER) -> str:
+        """The query's result, as the app's user (or ``user``, e.g. the superuser ``postgres``), on the primary."""
+        cmd = (f"sudo docker exec {PG_CONTAINER} psql -X -tA -v ON_ERROR_STOP=1 -U {user} -d {PG_DB} "
                f"-c {shell_quote(query)}")
         return self.ssh(self.primary(), cmd).strip()
 
