@@ -65,6 +65,7 @@ class Stage:
     nice: bool = False  # at the lowest CPU priority (every stage of the idle lane is), wherever it runs
     seconds: float | None = None
     cpu: float | None = None  # the machine's busy CPU seconds while it ran (every lane's, and the nodes')
+    own_cpu: float | None = None  # CPU seconds of its command and what that started (not the nodes')
     result: str = "not run"
 
     def named(self, names: list[str]) -> bool:
@@ -178,10 +179,11 @@ class Run:
             argv = ["nice", "-n", "19", *stage.argv] if niced else stage.argv  # and all it starts
             if streamed:
                 say(stage.name)
-                rc = subprocess.run(argv, cwd=REPO, env=env).returncode
+                rc = self._wait(stage, subprocess.Popen(argv, cwd=REPO, env=env))
             else:
                 with log.open("w") as out:
-                    rc = subprocess.run(argv, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+                    rc = self._wait(stage, subprocess.Popen(argv, cwd=REPO, env=env, stdout=out,
+                                                            stderr=subprocess.STDOUT))
         finally:
             stage.seconds = time.monotonic() - started
             if cpu_started is not None:
@@ -194,6 +196,20 @@ class Run:
                 sys.stdout.write(log.read_text())
                 sys.stdout.flush()
         return rc == 0
+
+    @staticmethod
+    def _wait(stage: Stage, proc: subprocess.Popen) -> int:
+        """The command's exit status; its own CPU seconds (with every process it started and reaped: playbooks,
+        their workers and local modules, moto of its own - not what runs in the node containers) in stage.own_cpu."""
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        stage.own_cpu = usage.ru_utime + usage.ru_stime
+        return proc.returncode
 
     def ensure_lab(self) -> bool:
         """The lab is up: brought up once, by whichever lane needs it first; the others wait for that."""
@@ -271,22 +287,26 @@ def machine_speed() -> float:
 
 def table(stages: list[Stage], wall: float) -> str:
     """One row per stage. `cpu %`: how busy the machine's cores were while the stage ran (all lanes together): a
-    main-lane stage well below 100 waits (deploys, outages), one near 100 is slowed by what runs beside it."""
+    main-lane stage well below 100 waits (deploys, outages), one near 100 is slowed by what runs beside it.
+    `own cpu s`: the CPU seconds of the stage's own processes (playbooks, modules run on this machine, pytest),
+    without the node containers' - what a cut in that stage's work would give back to the run."""
     cores = os.cpu_count() or 1
     rows = [(s.name, f"{s.seconds:.0f}" if s.seconds is not None else "-",
-             f"{100 * s.cpu / (cores * s.seconds):.0f}" if s.cpu is not None and s.seconds else "-", s.result,
+             f"{100 * s.cpu / (cores * s.seconds):.0f}" if s.cpu is not None and s.seconds else "-",
+             f"{s.own_cpu:.0f}" if s.own_cpu is not None else "-", s.result,
              "" if s.lane == "main" or s.seconds is None
              else "beside the rails scenario (idle, nice 19)" if s.lane == IDLE
              else f"beside the main lane ({s.lane})") for s in stages]
-    rows.append(("total (wall clock)", f"{wall:.0f}", "", "", ""))
-    header = ("stage", "seconds", "cpu %", "result", "note")
-    w = [max(len(r[i]) for r in [*rows, header]) for i in range(4)]
+    own = sum(s.own_cpu or 0 for s in stages)
+    rows.append(("total (wall clock)", f"{wall:.0f}", "", f"{own:.0f}", "", ""))
+    header = ("stage", "seconds", "cpu %", "own cpu s", "result", "note")
+    w = [max(len(r[i]) for r in [*rows, header]) for i in range(5)]
 
-    def line(name: str, seconds: str, cpu: str, result: str, note: str) -> str:
-        return f"{name:<{w[0]}}  {seconds:>{w[1]}}  {cpu:>{w[2]}}  {result:<{w[3]}}  {note}".rstrip()
+    def line(name: str, seconds: str, cpu: str, own_cpu: str, result: str, note: str) -> str:
+        return (f"{name:<{w[0]}}  {seconds:>{w[1]}}  {cpu:>{w[2]}}  {own_cpu:>{w[3]}}  {result:<{w[4]}}  "
+                f"{note}").rstrip()
 
-    return "\n".join([line(*header), line("-" * w[0], "-" * w[1], "-" * w[2], "-" * w[3], ""),
-                      *(line(*r) for r in rows)])
+    return "\n".join([line(*header), line(*("-" * n for n in w), ""), *(line(*r) for r in rows)])
 
 
 AUTOGROUP = Path("/proc/sys/kernel/sched_autogroup_enabled")
