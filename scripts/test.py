@@ -19,11 +19,11 @@ each stage of another lane prints its output as one block when it ends:
   users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users), then
            the images' Patroni tests (containers of their own);
   idle     lint and the integration tests against a moto of their own: CPU work that needs neither the
-           lab nor a daemon. They start with the rails scenario and run beside it at the lowest CPU priority
-           (nice 19), on the CPU it leaves idle while it waits for deploys.
+           lab nor a daemon. They start with the rails scenario and run beside it and the drills at the lowest CPU
+           priority (nice 19), on the CPU those leave idle while they wait for deploys, restores and outages (the
+           drills alone left a quarter of both cores idle; waiting for the idle lane before them cost minutes).
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
-every lane but `idle` has finished; the drills (`quiet`) also wait for the idle lane: nothing runs beside them, so
-that nothing disturbs their figures. After a failure no new stage starts, unless --keep-going (then only what needs
+every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
 the failed stage is skipped).
 
 Molecule scenarios converge on what the one before left (provision, then postgres, then rails); each still runs
@@ -61,7 +61,6 @@ class Stage:
     after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
     lab: bool = True  # needs the lab up (and so waits for it)
     alone: bool = False  # starts when every lane but `idle` has finished
-    quiet: bool = False  # alone, and the idle lane has finished too: nothing runs beside it
     nice: bool = False  # at the lowest CPU priority (every stage of the idle lane is), wherever it runs
     seconds: float | None = None
     cpu: float | None = None  # the machine's busy CPU seconds while it ran (every lane's, and the nodes')
@@ -113,8 +112,7 @@ STAGES = [
     Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="users",
           lab=False, after=("venv", "images")),
     molecule("rails", alone=True),
-    Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True,
-          quiet=True),
+    Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True),
 ]
 NEEDED_FIRST = ("venv", "images")  # chosen whenever a chosen stage needs the lab
 
@@ -256,10 +254,8 @@ class Run:
             if t.is_alive():
                 say("waiting for the lanes beside the main one, before the stages under load")
             t.join()
-        idle.start()  # beside the rails scenario, on the CPU it leaves idle
+        idle.start()  # beside the rails scenario and the drills, on the CPU they leave idle
         for stage in (s for s in self.stages if s.alone):
-            if stage.quiet:
-                self.wait_idle(idle, lanes.get(IDLE, []), f"before {stage.name}")
             self.run(stage, streamed=True)
         self.wait_idle(idle, lanes.get(IDLE, []), "to finish")
         return not self.failed.is_set() and all(s.result == "passed" for s in self.stages)
@@ -368,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for s in STAGES:
             needs = [*s.after, *([LAB] if s.lab else [])]
-            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}{'quiet ' if s.quiet else ''}"
+            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}"
                   f"{'nice ' if s.nice else ''}{'after ' + ', '.join(needs) if needs else ''}")
         return 0
     unknown = [n for n in args.stages if not any(s.named([n]) for s in STAGES)]
