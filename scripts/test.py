@@ -140,6 +140,7 @@ class Run:
         self.passed: dict[str, bool] = {}
         self.failed = threading.Event()
         self.lab_lock = threading.Lock()
+        self.running: set[subprocess.Popen] = set()  # every lane's stage commands, stopped when the run is interrupted
         self.started_lab = False
 
     # ---- one stage -----------------------------------------------------------------------------------------
@@ -177,11 +178,10 @@ class Run:
             argv = ["nice", "-n", "19", *stage.argv] if niced else stage.argv  # and all it starts
             if streamed:
                 say(stage.name)
-                rc = self._wait(stage, subprocess.Popen(argv, cwd=REPO, env=env))
+                rc = self._wait(stage, self._start(argv, env))
             else:
                 with log.open("w") as out:
-                    rc = self._wait(stage, subprocess.Popen(argv, cwd=REPO, env=env, stdout=out,
-                                                            stderr=subprocess.STDOUT))
+                    rc = self._wait(stage, self._start(argv, env, stdout=out, stderr=subprocess.STDOUT))
         finally:
             stage.seconds = time.monotonic() - started
             if cpu_started is not None:
@@ -195,16 +195,37 @@ class Run:
                 sys.stdout.flush()
         return rc == 0
 
-    @staticmethod
-    def _wait(stage: Stage, proc: subprocess.Popen) -> int:
+    def _start(self, argv: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
+        """In a session of its own: an interrupt stops it with everything it started (stop_running)."""
+        proc = subprocess.Popen(argv, cwd=REPO, env=env, start_new_session=True, **kw)
+        self.running.add(proc)
+        return proc
+
+    def stop_running(self) -> None:
+        """Every stage command still running (in any lane), with what it started: SIGTERM, then SIGKILL after 30 s."""
+        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 0)):
+            for proc in list(self.running):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+            deadline = time.monotonic() + grace
+            while self.running and time.monotonic() < deadline:
+                time.sleep(0.5)
+
+    def _wait(self, stage: Stage, proc: subprocess.Popen) -> int:
         """The command's exit status; its own CPU seconds (with every process it started and reaped: playbooks,
         their workers and local modules, moto of its own - not what runs in the node containers) in stage.own_cpu."""
         try:
             _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:
-            proc.kill()
-            proc.wait()
+        except BaseException:  # interrupted (Ctrl-C, CI's SIGTERM): the command and all it started stop too
+            for sig in (signal.SIGTERM, signal.SIGKILL):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(timeout=30)
+                    break
             raise
+        finally:
+            self.running.discard(proc)
         proc.returncode = os.waitstatus_to_exitcode(status)
         stage.own_cpu = usage.ru_utime + usage.ru_stime
         return proc.returncode
@@ -386,6 +407,7 @@ def main(argv: list[str] | None = None) -> int:
             ok = run.main()
         except KeyboardInterrupt:
             say("interrupted")
+            run.stop_running()  # the other lanes' stages (each runs in a session of its own)
         finally:
             if run.started_lab:
                 ok = run._execute(run.lab_down, streamed=True) and ok
