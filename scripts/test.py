@@ -141,6 +141,7 @@ class Run:
         self.failed = threading.Event()
         self.lab_lock = threading.Lock()
         self.running: set[subprocess.Popen] = set()  # every lane's stage commands, stopped when the run is interrupted
+        self.interrupted = threading.Event()  # no stage starts after it
         self.started_lab = False
 
     # ---- one stage -----------------------------------------------------------------------------------------
@@ -152,9 +153,9 @@ class Run:
                 self.done[name].wait()
                 if not self.passed.get(name):
                     return False
-        if stage.lab and not self.ensure_lab():
+        if self.interrupted.is_set() or (stage.lab and not self.ensure_lab()):
             return False
-        return self.keep_going or not self.failed.is_set()
+        return not self.interrupted.is_set() and (self.keep_going or not self.failed.is_set())
 
     def run(self, stage: Stage, streamed: bool) -> None:
         try:
@@ -196,13 +197,14 @@ class Run:
         return rc == 0
 
     def _start(self, argv: list[str], env: dict[str, str], **kw) -> subprocess.Popen:
-        """In a session of its own: an interrupt stops it with everything it started (stop_running)."""
+        """In a session of its own: an interrupt stops it with everything it started (_stop_running)."""
         proc = subprocess.Popen(argv, cwd=REPO, env=env, start_new_session=True, **kw)
         self.running.add(proc)
         return proc
 
-    def stop_running(self) -> None:
-        """Every stage command still running (in any lane), with what it started: SIGTERM, then SIGKILL after 30 s."""
+    def _stop_running(self) -> None:
+        """Every stage command still running, with what it started: SIGTERM, then SIGKILL after 30 s. Each is reaped by
+        its lane's thread (never here: two waits on one process would race)."""
         for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 0)):
             for proc in list(self.running):
                 with contextlib.suppress(ProcessLookupError):
@@ -214,18 +216,8 @@ class Run:
     def _wait(self, stage: Stage, proc: subprocess.Popen) -> int:
         """The command's exit status; its own CPU seconds (with every process it started and reaped: playbooks,
         their workers and local modules, moto of its own - not what runs in the node containers) in stage.own_cpu."""
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        except BaseException:  # interrupted (Ctrl-C, CI's SIGTERM): the command and all it started stop too
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, sig)
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(timeout=30)
-                    break
-            raise
-        finally:
-            self.running.discard(proc)
+        _, status, usage = os.wait4(proc.pid, 0)
+        self.running.discard(proc)
         proc.returncode = os.waitstatus_to_exitcode(status)
         stage.own_cpu = usage.ru_utime + usage.ru_stime
         return proc.returncode
@@ -260,6 +252,23 @@ class Run:
         idle.join()
 
     def main(self) -> bool:
+        """Every lane runs in a thread of its own, the main lane too: this thread only waits. Interrupted (Ctrl-C, CI's
+        SIGTERM), it stops every running stage (_stop_running); no other starts."""
+        result: list[bool] = []
+        lanes = threading.Thread(target=lambda: result.append(self._lanes()), daemon=True)
+        lanes.start()
+        try:
+            while lanes.is_alive():
+                lanes.join(0.5)
+        except KeyboardInterrupt:
+            say("interrupted")
+            self.interrupted.set()
+            self._stop_running()
+            lanes.join(60)
+            return False
+        return bool(result and result[0])
+
+    def _lanes(self) -> bool:
         LOGS.mkdir(parents=True, exist_ok=True)
         lanes: dict[str, list[Stage]] = {"main": []}
         for s in self.stages:
@@ -405,9 +414,6 @@ def main(argv: list[str] | None = None) -> int:
     with nice_honoured():
         try:
             ok = run.main()
-        except KeyboardInterrupt:
-            say("interrupted")
-            run.stop_running()  # the other lanes' stages (each runs in a session of its own)
         finally:
             if run.started_lab:
                 ok = run._execute(run.lab_down, streamed=True) and ok
