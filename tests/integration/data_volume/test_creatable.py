@@ -22,6 +22,7 @@ INVENTORY = HERE.parent / "localhost.yml"
 NAME = "shop-production-postgres2001-data"
 TAGS = {"Project": "shop", "Environment": "production", "Role": "postgres-data"}
 ZONE = "us-west-2a"
+BUCKET = "shop-backups"
 KEY = {"aws_access_key_id": "DVTESTACCESSKEY00000", "aws_secret_access_key": "dv-test-secret-not-a-real-one"}
 
 
@@ -33,6 +34,17 @@ def ec2(moto_url):
         client.delete_snapshot(SnapshotId=snap["SnapshotId"])
     for vol in client.describe_volumes()["Volumes"]:
         client.delete_volume(VolumeId=vol["VolumeId"])
+
+
+@pytest.fixture(autouse=True)
+def s3(moto_url):
+    """The backup bucket, empty: base backups are looked for in it only when the volume is missing."""
+    client = boto3.client("s3", endpoint_url=moto_url, region_name="us-west-2", **KEY)
+    client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "us-west-2"})
+    yield client
+    for obj in client.list_objects_v2(Bucket=BUCKET).get("Contents", []):
+        client.delete_object(Bucket=BUCKET, Key=obj["Key"])
+    client.delete_bucket(Bucket=BUCKET)
 
 
 @pytest.fixture
@@ -68,7 +80,7 @@ def test_a_renamed_data_volume_is_named_and_no_blank_one_allowed(ec2, run):
     run("-e", "create_data_volume=true").ok()
 
 
-def test_a_snapshot_or_backups_of_a_lost_volume_stop_it(ec2, run):
+def test_a_snapshot_or_backups_of_a_lost_volume_stop_it(ec2, s3, run):
     lost = volume(ec2, Name=NAME, **TAGS)
     snap = ec2.create_snapshot(VolumeId=lost, TagSpecifications=[{"ResourceType": "snapshot", "Tags": [
         {"Key": "Project", "Value": "shop"}, {"Key": "Environment", "Value": "production"}]}])["SnapshotId"]
@@ -76,12 +88,15 @@ def test_a_snapshot_or_backups_of_a_lost_volume_stop_it(ec2, run):
     message = run().failure()
     assert f"snapshot {snap} of {lost}" in message, message
     ec2.delete_snapshot(SnapshotId=snap)
-    message = run("-e", "dv_test_backups=true").failure()
+    s3.put_object(Bucket=BUCKET, Key="pgbackrest/backup/shop-production/backup.info", Body=b"[backup:current]\n")
+    message = run().failure()
     assert "base backups in s3://shop-backups/pgbackrest/backup/shop-production/" in message, message
+    assert f"snapshot {snap}" not in message, message
 
 
-def test_another_environments_data_is_not_this_ones(ec2, run):
+def test_another_environments_data_is_not_this_ones(ec2, s3, run):
     volume(ec2, Name="shop-staging-postgres2001-data", Project="shop", Environment="staging", Role="postgres-data")
+    s3.put_object(Bucket=BUCKET, Key="pgbackrest/backup/shop-staging/backup.info", Body=b"[backup:current]\n")
     run().ok()
 
 
