@@ -154,6 +154,17 @@ def test_a_bad_release_id_is_refused_before_anything_is_built(build, registry, e
     assert objects(endpoint) == {}
 
 
+def test_a_missing_asset_bucket_is_refused_naming_provision_before_anything_is_built(build, registry):
+    refused = build("-e", "railsdeploy_assets_bucket=shop-assets-not-made-yet")
+
+    assert refused.rc != 0
+    for words in ("The asset bucket shop-assets-not-made-yet (railsdeploy_assets_bucket) cannot be listed",
+                  "does not exist", "playbooks/provision.yml creates it", "Nothing was built or pushed"):
+        assert words in refused.failure(), refused.failure()
+    assert refused.changed == 0
+    assert registry.catalog() == []
+
+
 def test_outside_a_git_checkout_the_release_id_is_required(build, registry, not_a_checkout):
     refused = build("-e", json.dumps({"rails_image_source": str(not_a_checkout)}))
 
