@@ -40,6 +40,10 @@ LABEL_SLOT = "railsdeploy.slot"
 LABEL_FINGERPRINT = "railsdeploy.fingerprint"
 HEADER_SLOT = "X-Railsdeploy-Slot"
 HEADER_RELEASE = "X-Railsdeploy-Release"
+# How often a new container's health check and the proxy's switch are polled: a deploy waits at most this long
+# past the moment each is ready (once per node), so well under a second.
+HEALTH_POLL_SECONDS = 0.25
+SWITCH_POLL_SECONDS = 0.1
 BACKEND_SERVER = re.compile(r"^\s*server\s+\S+\s+127\.0\.0\.1:(\d+)\b", re.MULTILINE)
 
 
@@ -306,7 +310,7 @@ class ReleaseSwap:
             if self.clock() >= deadline:
                 return self.unhealthy(container, port,
                                       f"no 200 within {self.p['health_timeout']} s; last answer: {last}")
-            self.sleep(1)
+            self.sleep(HEALTH_POLL_SECONDS)
 
     def unhealthy(self, container, port, why):
         logs = self.docker.logs(container)
@@ -394,7 +398,7 @@ class ReleaseSwap:
             if self.clock() >= deadline:
                 raise DeployFailed(f"no answer from slot {slot} through port {self.p['proxy_port']} within "
                                    f"{self.p['switch_timeout']} s (last: {last})")
-            self.sleep(0.5)
+            self.sleep(SWITCH_POLL_SECONDS)
 
     def restore_backend(self, backend_file, old_backend):
         if old_backend is None:

@@ -51,7 +51,8 @@ class Node:
         self.images: dict[str, dict] = {}
         self.registry: dict[str, dict] = {}  # what `docker pull` can fetch
         self.containers: dict[str, dict] = {}  # name -> docker inspect
-        self.behaviour: dict[str, str] = {}  # release -> healthy | 500 | exits
+        self.behaviour: dict[str, str] = {}  # release -> healthy | 500 | exits | boots_at:<clock time>
+        self.first_healthy_answer: dict[int, float] = {}  # port -> clock time of a booting release's first 200
         self.proxy_target: tuple[str, int] | None = None  # (slot, port) the proxy loaded
         self.proxy_ignores_reload = False
         self.run_fails = ""  # stderr of a failing `docker run`
@@ -215,8 +216,13 @@ class Node:
         for info in self.containers.values():
             published = (info.get("Options") or {}).get("--publish", [""])[0]
             if published.startswith(f"127.0.0.1:{port}:") and info["State"]["Running"]:
-                if self.behaviour.get(info["Config"]["Labels"].get(LABEL_RELEASE), "healthy") == "500":
+                behaviour = self.behaviour.get(info["Config"]["Labels"].get(LABEL_RELEASE), "healthy")
+                if behaviour == "500":
                     return 500, {"content-type": "text/html"}
+                if behaviour.startswith("boots_at:"):  # refused until then (the clock's time)
+                    if self.t < float(behaviour.split(":")[1]):
+                        return None, "ConnectionRefusedError: [Errno 111] Connection refused"
+                    self.first_healthy_answer.setdefault(port, self.t)
                 return 200, {"content-type": "text/plain"}
         return None, "ConnectionRefusedError: [Errno 111] Connection refused"
 
@@ -586,6 +592,19 @@ def test_a_failing_health_check_keeps_the_old_release(live: Node):
     assert audit["result"] == "failed"
     assert audit["from"] == "1" and audit["to"] == "2" and audit["host"] == HOST
     assert "failed its health check" in audit["detail"]
+
+
+def test_a_booting_release_is_switched_to_within_a_poll_of_its_first_healthy_answer(live: Node):
+    """The health check is polled sub-second: a release that boots in 1.3 s is seen healthy by 1.55 s (a one-second
+    poll saw it at 2 s), so a deploy waits for boots, not for its own polling."""
+    started = live.t
+    live.behaviour["2"] = f"boots_at:{started + 1.3}"
+
+    live.deploy(release="2")
+
+    seen = live.first_healthy_answer[3002] - started
+    assert 1.3 <= seen < 1.3 + 0.3, f"the first 200 was seen {seen:.2f} s after the start"
+    assert live.proxy_target == ("green", 3002)
 
 
 def test_a_container_that_exits_fails_at_once(live: Node):
