@@ -105,7 +105,7 @@ options:
     description:
       - The command to show for releasing a stale lock.
     type: str
-    default: ansible-playbook playbooks/deploy_rails.yml -e rails_app_unlock=true
+    default: ansible-playbook playbooks/unlock.yml
 notes:
   - With O(backend=etcd), when no member of O(etcd_url) can be reached or each answers with an error, the task fails
     naming each URL and its error; the lock is not changed.
@@ -198,7 +198,7 @@ from ansible.module_utils.urls import ConnectionError as UrlsConnectionError
 from ansible.module_utils.urls import open_url
 
 HOLDER_FILE = "holder.json"
-RELEASE_HINT = "ansible-playbook playbooks/deploy_rails.yml -e rails_app_unlock=true"
+RELEASE_HINT = "ansible-playbook playbooks/unlock.yml"
 ETCD_TIMEOUT = 15  # seconds; etcd itself gives up on a request without quorum after about 7 s
 
 

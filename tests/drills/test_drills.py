@@ -253,7 +253,7 @@ def test_interrupted_deploy(system: System, report, tmp_path):
 
         blocked = playbook("deploy_rails.yml", "-e", f"rails_app_release={target}")
         assert blocked.rc != 0, "the next deploy ran despite the interrupted deploy's lock"
-        named = ["Another deploy holds the deploy lock", HOLDER, " ago", "rails_app_unlock=true"]
+        named = ["Another deploy holds the deploy lock", HOLDER, " ago", "playbooks/unlock.yml"]
         assert all(words in blocked.output for words in named), (
             f"the next deploy did not name the stale lock, its holder and age, and how to release it "
             f"({[w for w in named if w not in blocked.output]} missing):\n{blocked.tail()}")
@@ -277,7 +277,7 @@ def test_interrupted_deploy(system: System, report, tmp_path):
                 f"({[w for w in named if w not in blocked_other.output]} missing):\n{blocked_other.tail()}")
         assert system.running_containers(system.primary()) == postgres_started, (
             "a playbook refused by the lock restarted PostgreSQL")
-        unlock = playbook_ok("deploy_rails.yml", "-e", "rails_app_unlock=true", what="releasing the stale lock")
+        unlock = playbook_ok("unlock.yml", what="releasing the stale lock")
         assert HOLDER in unlock.output, f"the unlock did not name the lock it released:\n{unlock.tail()}"
         completed = playbook_ok("deploy_rails.yml", "-e", f"rails_app_release={target}",
                                 what="the deploy after releasing the lock")
@@ -373,11 +373,15 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
         ("seed.yml", ["-e", "rails_app_release=no-such-tag", "-e", "seed_force=true"],
          ["testapp:no-such-tag", "cannot be pulled"], {}),
         ("deploy_rails.yml", [], ["rails_app_release is not set"], {}),
+        ("deploy_rails.yml", ["-e", "rails_app_unlock=true"], ["playbooks/unlock.yml", "Nothing was changed"], {}),
         ("deploy_rails.yml", ["-e", "rails_app_release=no-such-tag"], ["testapp:no-such-tag", "cannot be pulled"], {}),
         ("deploy_rails.yml", ["-e", json.dumps({"rails_app_release": "bad tag!"})], ["not a valid image tag"], {}),
         ("deploy_rails.yml", ["--limit", "rails9999", "-e", f"rails_app_release={release}"],
          ["rails9999", "no hosts"], {}),
-        ("deploy_rails.yml", ["-e", f"rails_app_release={release}", "-e", f"aws_endpoint_url={UNREACHABLE}"],
+        # A deploy that re-creates a proxy drains its node from the target group: AWS must answer, before any change
+        # (a deploy that needs no AWS call runs without it).
+        ("deploy_rails.yml", ["-e", f"rails_app_release={release}", "-e", f"aws_endpoint_url={UNREACHABLE}",
+                              "-e", f"rails_app_proxy_image={railsdeploy_registry}/haproxy:2.6-lab2"],
          [UNREACHABLE], {}),
         ("deploy_rails.yml", ["-e", f"rails_app_release={release}"], [UNREACHABLE], unreachable_inventory),
         ("build.yml", ["-e", json.dumps({"rails_app_release": "bad tag!"})], ["not a valid Docker tag"], {}),

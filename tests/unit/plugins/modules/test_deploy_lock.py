@@ -19,7 +19,7 @@ from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.railsdeploy.aws.plugins.modules import deploy_lock
 
-HINT = "ansible-playbook playbooks/deploy_rails.yml -e rails_app_unlock=true"
+HINT = "ansible-playbook playbooks/unlock.yml"
 
 
 @pytest.fixture
