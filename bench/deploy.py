@@ -2,11 +2,14 @@
 
 (a) the seed's method (bench/seed_method.yml: pull, stop, run, node after node); (b) deploy_rails.yml to the
 3 nodes, switching release; (c) deploy_rails.yml again with the same release (a no-op), then status.yml and
-logs.yml on the 3 nodes; (d) deploy_rails.yml to 1 node, switching release. lab/loadgen.py sends requests to the
-balancer's /version throughout the deploys. Prints `seed_method_failed_requests`, `seed_method_error_seconds`,
-`deploy_failed_requests`, `deploy_requests_total`, `deploy_seconds_3`, `deploy_seconds_1`, `deploy_ratio_3_to_1`,
-`noop_deploy_seconds`, `noop_deploy_changed`, `status_seconds_3` (the goal: under 10 s), `status_changed`,
-`logs_seconds_3` as each is measured; details go to stderr as `# ` lines.
+logs.yml on the 3 nodes; (e) a release that fails its health check at the second node (the first node is given
+APP_BROKEN=0 by an inventory of its own), which the automatic rollback undoes; (f) a rollback of the 3 nodes to the
+release before (retained, no pull); (d) deploy_rails.yml to 1 node, switching release. lab/loadgen.py sends
+requests to the balancer's /version throughout the deploys. Prints `seed_method_failed_requests`,
+`seed_method_error_seconds`, `deploy_failed_requests`, `deploy_requests_total`, `deploy_seconds_3`,
+`deploy_seconds_1`, `deploy_ratio_3_to_1`, `noop_deploy_seconds`, `noop_deploy_changed`, `status_seconds_3` (the
+goal: under 10 s), `status_changed`, `logs_seconds_3`, `auto_rollback_seconds`, `auto_rollback_failed_requests`,
+`rollback_seconds_3`, `rollback_failed_requests` as each is measured; details go to stderr as `# ` lines.
 
 Before (b) and (d) the release being deployed is removed from the nodes it goes to, so both deploys pull
 (in parallel for (b)) as a deploy of a new release does. Setup: the lab's environment is provisioned with
@@ -25,6 +28,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -111,7 +115,8 @@ def node_versions(nodes: dict[str, str]) -> dict[str, str | None]:
 
 
 def balancer_servers() -> dict[str, str]:
-    """The lab balancer's servers (target id -> haproxy status UP/DOWN/...), from its stats socket."""
+    """The lab balancer's targets (target id -> haproxy status UP/DOWN/...), from its stats socket (not the backup
+    servers that stand for a target group with no healthy target, `<id>-fail-open`)."""
     proc = subprocess.run(
         ["docker", "exec", BALANCER, "sh", "-c", "echo 'show stat' | socat stdio /run/haproxy/admin.sock"],
         capture_output=True, text=True, timeout=30)
@@ -119,7 +124,7 @@ def balancer_servers() -> dict[str, str]:
         return {}
     rows = csv.DictReader(io.StringIO(proc.stdout.lstrip("# ")))
     return {r["svname"]: r["status"] for r in rows if r.get("pxname") == "targets"
-            and r.get("svname") not in ("FRONTEND", "BACKEND")}
+            and r.get("svname") not in ("FRONTEND", "BACKEND") and not r["svname"].endswith("-fail-open")}
 
 
 def wait_serving(nodes: dict[str, str], release: str | None, timeout: float = 180) -> None:
@@ -202,6 +207,15 @@ def seed_method(nodes: dict[str, str], url: str) -> None:
              f"({summary['last_failure'] - summary['first_failure']:.1f} s)")
 
 
+def node_slot(name: str) -> str | None:
+    """The slot the node's proxy serves from, as the node itself sees it (the proxy names it only to the node's own
+    requests)."""
+    probe = ("import urllib.request as u; "
+             "print(u.urlopen('http://127.0.0.1/version', timeout=5).headers.get('X-Railsdeploy-Slot', ''))")
+    proc = subprocess.run(["docker", "exec", name, "python3", "-c", probe], capture_output=True, text=True, timeout=30)
+    return (proc.stdout.strip() or None) if proc.returncode == 0 else None
+
+
 def restore(nodes: dict[str, str]) -> None:
     """The nodes back in the deploy's layout: the seed-style container gone, deploy_rails.yml starts afresh."""
     remove_seed_containers()
@@ -211,8 +225,8 @@ def restore(nodes: dict[str, str]) -> None:
     note(f"deploy_rails.yml recovered the nodes from the seed's layout in {seconds:.1f} s")
     wait_serving(nodes, "1")
     for name, ip in nodes.items():
-        status, body, headers = get(f"http://{ip}/version")
-        slot = {k.lower(): v for k, v in headers.items()}.get("x-railsdeploy-slot")
+        status, body, _ = get(f"http://{ip}/version")
+        slot = node_slot(name)
         if status != 200 or body != "1" or slot not in ("blue", "green"):
             raise Failed(f"{name} does not serve release 1 through its proxy after the restore "
                          f"(HTTP {status}, {body!r}, slot {slot})")
@@ -254,11 +268,35 @@ def main() -> int:
         _, logs = playbook("playbooks/logs.yml", "-e", "lines=20", what="logs.yml on 3 nodes")
         figure("logs_seconds_3", f"{logs:.1f}")
 
-        # (d) release 2 -> 1 on one node, pulling like (b).
-        remove_image(ONE_NODE, "1")
+        # (e) release `broken`, healthy on the first node only: the roll stops at the second, the first goes back.
+        with tempfile.NamedTemporaryFile("w", suffix=".yml") as heal:
+            heal.write(f'all:\n  hosts:\n    {ONE_NODE}:\n      rails_app_env: {{APP_BROKEN: "0"}}\n')
+            heal.flush()
+            with load("auto_rollback", url) as summary:
+                proc, auto_rollback = playbook(
+                    "playbooks/deploy_rails.yml", "-i", "inventories/lab", "-i", heal.name, "--limit", "rails",
+                    "-e", "rails_app_release=broken", "-e", "rails_app_health_timeout=10",
+                    what="deploy_rails.yml release broken (stops at the second node)", ok_rc=(2,))
+        if f"Went back: {ONE_NODE} to release 2." not in " ".join(proc.stdout.split()):
+            sys.stderr.write(proc.stdout[-4000:])
+            raise Failed(f"the stopped deploy did not send {ONE_NODE} back to release 2")
+        figure("auto_rollback_seconds", f"{auto_rollback:.1f}")
+        figure("auto_rollback_failed_requests", summary["failed"])
+        wait_serving(nodes, "2", timeout=60)
+
+        # (f) release 2 -> 1 on the 3 nodes: a rollback (release 1 is retained on every node, nothing is pulled).
+        with load("rollback_3", url) as summary:
+            _, rollback_3 = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=1",
+                                     what="deploy_rails.yml release 1 to 3 nodes (rollback)")
+        figure("rollback_seconds_3", f"{rollback_3:.1f}")
+        figure("rollback_failed_requests", summary["failed"])
+        wait_serving(nodes, "1", timeout=60)
+
+        # (d) release 1 -> 2 on one node, pulling like (b).
+        remove_image(ONE_NODE, "2")
         with load("deploy_1", url) as summary:
-            _, deploy_1 = playbook("playbooks/deploy_rails.yml", "--limit", ONE_NODE, "-e", "rails_app_release=1",
-                                   what=f"deploy_rails.yml release 1 to {ONE_NODE}")
+            _, deploy_1 = playbook("playbooks/deploy_rails.yml", "--limit", ONE_NODE, "-e", "rails_app_release=2",
+                                   what=f"deploy_rails.yml release 2 to {ONE_NODE}")
         figure("deploy_seconds_1", f"{deploy_1:.1f}")
         figure("deploy_ratio_3_to_1", f"{deploy_3 / deploy_1:.2f}")
         if summary.get("failed"):
