@@ -112,7 +112,8 @@ class CallbackModule(DefaultCallback):
         super().v2_playbook_on_start(playbook)
 
     def v2_runner_on_start(self, host, task):
-        self._started[(host.get_name(), task._uuid)] = self._clock()
+        if task.action in SWAP_ACTIONS:
+            self._started[(host.get_name(), task._uuid)] = self._clock()
         super().v2_runner_on_start(host, task)
 
     def _record_swap(self, result, failed=False):
