@@ -57,10 +57,11 @@ def run(tmp_path: Path, *extra: str) -> str:
     (tmp_path / "included.yml").write_text("- name: An included task\n  ansible.builtin.set_fact:\n    x: 1\n")
     (tmp_path / "hosts.ini").write_text(
         f"localhost ansible_connection=local ansible_python_interpreter={sys.executable}\n")
-    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
+    # Not the caller's Ansible settings (scripts/test.py enables profile_tasks, whose recap names every task).
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ANSIBLE_", "PROFILE_TASKS_"))}
+    env.update(ANSIBLE_CONFIG=str(REPO / "ansible.cfg"), ANSIBLE_NOCOLOR="1",
                ANSIBLE_STDOUT_CALLBACK="railsdeploy.aws.concise",
                ANSIBLE_COLLECTIONS_PATH=f"{REPO / 'build' / 'collections'}:{Path(sys.prefix) / 'lib'}")
-    env.pop("ANSIBLE_VERBOSE_TO_STDERR", None)
     proc = subprocess.run([str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(tmp_path / "hosts.ini"),
                            *extra, str(tmp_path / "play.yml")],
                           cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
