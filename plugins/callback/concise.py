@@ -72,7 +72,7 @@ class CallbackModule(DefaultCallback):
     def get_option(self, k, hostvars=None):
         if k in QUIET_OPTIONS and self._quiet():
             return k == "display_ok_hosts" and self._showing
-        return super().get_option(k, hostvars) if hostvars is not None else super().get_option(k)
+        return super().get_option(k, hostvars)
 
     def v2_playbook_on_play_start(self, play):
         if not self._quiet():
