@@ -100,9 +100,11 @@ STAGES = [
     Stage("images", MAKE + ["images"], lab=False),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
     Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
-    # Instances and volumes of its own (itest-*): beside the scenarios. An etcd cluster on three of them.
+    # Instances and volumes of its own (itest-*): beside the scenarios. An etcd cluster on three of them; a PostgreSQL
+    # leader and its replica on two more.
     Stage("integration nodes", ["pytest", "tests/integration/lab/test_materialise.py",
-                                "tests/integration/lab/test_etcd.py", "-v", "--durations=5"], lane="users"),
+                                "tests/integration/lab/test_etcd.py", "tests/integration/lab/test_replica.py", "-v",
+                                "--durations=5"], lane="users"),
     molecule("provision"),
     molecule("postgres"),
     molecule("users", lane="users"),

@@ -1,0 +1,127 @@
+"""postgres_primary on two lab instances in two availability zones, as the PostgreSQL pair runs it
+(docs/design/standby.md, sections 2 and 20 step 10): the first node makes and leads the cluster; the second
+(``postgres_primary_replica_of``) takes the cluster's passwords from it and Patroni clones it onto its blank data
+volume. A row written on the leader is read on the replica, which is the synchronous standby; a second run changes
+nothing. When the leader's PostgreSQL stops, the replica leads with every row and takes writes; started again, the old
+leader follows it. A replica of a node with no cluster yet is refused before it changes. Images from the lab registry;
+Ansible reaches the nodes over SSH as in production.
+
+Run with ``.venv/bin/pytest tests/integration/lab/test_replica.py -v`` (about three minutes; needs the lab).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+from lablib.lab import SSH_USER, Cloud, Lab, unique
+from lablib.playbooks import JsonRun
+
+PLAYBOOK = Path(__file__).resolve().parent / "replica.yml"
+ZONES = {"pg-a": "us-west-2a", "pg-b": "us-west-2b"}
+PSQL = "sudo docker exec postgres psql -U app -d app -At -c"
+PASSWORD = "itest-replica-password-0123456789"
+
+
+def boot(lab: Lab, cloud: Cloud, name: str) -> dict[str, str]:
+    """A new instance for ``name`` in its zone with a blank data volume attached: its address and volume id."""
+    inst = cloud.run_instance(unique(f"itest-{name}"), ZONES[name])
+    vol = cloud.create_volume(unique(f"itest-{name}-data"), size=1, az=ZONES[name])
+    lab.ec2.attach_volume(VolumeId=vol, InstanceId=inst["InstanceId"], Device="/dev/sdf")
+    return {"ip": inst["PrivateIpAddress"], "volume": vol}
+
+
+def write_inventory(path: Path, lab: Lab, nodes: dict[str, dict[str, str]], replica_of: dict[str, str]) -> Path:
+    hosts = {name: {"ansible_host": n["ip"], "private_ip_address": n["ip"], "postgres_primary_volume_id": n["volume"],
+                    "postgres_primary_listen_address": n["ip"], "postgres_primary_replica_of": replica_of.get(name, "")}
+             for name, n in nodes.items()}
+    group_vars = {
+        "ansible_user": SSH_USER,
+        "ansible_ssh_private_key_file": str(lab.ssh_key),
+        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+        "ansible_python_interpreter": "/usr/bin/python3",
+        "etcd_member_image": f"{lab.state['registry']}/etcd:3.4",
+        "etcd_member_members": list(nodes),
+        "etcd_member_cluster_token": "itest-replica",
+        "postgres_primary_image": f"{lab.state['registry']}/postgres:15",
+        "postgres_primary_mount_path": "/mnt/pgdata",
+        "postgres_primary_user": "app",
+        "postgres_primary_db": "app",
+        "postgres_primary_password": PASSWORD,
+        "postgres_primary_backup_stanza": "itest-replica",
+        "postgres_primary_patroni_members": {name: n["ip"] for name, n in nodes.items()},
+        "postgres_primary_etcd_hosts": [f"{n['ip']}:2379" for n in nodes.values()],
+        "postgres_primary_health_timeout": 120,
+    }
+    path.write_text(yaml.safe_dump({"postgres": {"hosts": hosts, "vars": group_vars}}))
+    return path
+
+
+def run(ansible_playbook, inventory: Path, *args: str) -> dict[str, JsonRun]:
+    proc = ansible_playbook(inventory, PLAYBOOK, *args, timeout=900)
+    return {name: JsonRun(proc, name) for name in ZONES}
+
+
+def patroni(lab: Lab, ip: str, path: str) -> tuple[int, dict]:
+    """Patroni's REST answer on the node at ``ip``: (HTTP status, JSON body)."""
+    out = lab.ssh(ip, f"curl -s -o /tmp/patroni.json -w '%{{http_code}}' http://{ip}:8008{path}; echo; "
+                      "cat /tmp/patroni.json", timeout=15).stdout.split("\n", 1)
+    try:
+        return int(out[0] or 0), json.loads(out[1]) if len(out) > 1 and out[1].strip() else {}
+    except ValueError:
+        return int(out[0] or 0), {}
+
+
+def roles(lab: Lab, ip: str) -> dict[str, str]:
+    """The cluster's members and their roles as Patroni's /cluster lists them."""
+    return {m["name"]: m["role"] for m in patroni(lab, ip, "/cluster")[1].get("members", [])}
+
+
+def test_a_replica_is_cloned_from_the_leader_and_takes_over_when_it_stops(lab: Lab, cloud: Cloud, ansible_playbook,
+                                                                         tmp_path: Path):
+    nodes = {name: boot(lab, cloud, name) for name in ZONES}
+    lab.materialise()
+    for name, n in nodes.items():
+        lab.wait_until(lambda ip=n["ip"]: lab.ssh(ip, "true", timeout=15).returncode == 0, 90, f"ssh to {name}")
+    a, b = nodes["pg-a"]["ip"], nodes["pg-b"]["ip"]
+    inventory = tmp_path / "hosts.yml"
+
+    # Each set to replicate the other (no leader yet): the first is refused before PostgreSQL changes, the roll stops.
+    write_inventory(inventory, lab, nodes, {"pg-a": "pg-b", "pg-b": "pg-a"})
+    refused = run(ansible_playbook, inventory)["pg-a"]
+    assert refused.rc != 0
+    # (the failed read of the leader's files, then the message)
+    message = [result.get("msg", "") for _, result in refused.tasks if result.get("failed")][-1]
+    assert "cannot replicate pg-b (postgres_primary_replica_of)" in message
+    assert "Deploy the leader first" in message
+    for ip in (a, b):
+        assert lab.ssh(ip, "sudo docker inspect postgres", timeout=15).returncode != 0
+
+    # pg-a makes and leads the cluster; pg-b is cloned from it.
+    write_inventory(inventory, lab, nodes, {"pg-b": "pg-a"})
+    for r in run(ansible_playbook, inventory).values():
+        r.ok()
+    lab.ssh_ok(a, f"{PSQL} \"CREATE TABLE itest (id int PRIMARY KEY, note text); "
+                  "INSERT INTO itest VALUES (1, 'kept')\"")
+    lab.wait_until(lambda: lab.ssh(b, f"{PSQL} 'SELECT note FROM itest WHERE id = 1'", timeout=15).stdout.strip()
+                   == "kept", 30, "the row written on the leader on the replica")
+    lab.wait_until(lambda: roles(lab, a) == {"pg-a": "leader", "pg-b": "sync_standby"}, 30,
+                   "pg-b the synchronous standby of pg-a")
+    assert patroni(lab, b, "/replica")[0] == 200
+
+    # The same settings again: nothing changes.
+    again = run(ansible_playbook, inventory)
+    assert {name: r.ok().changed_tasks() for name, r in again.items()} == {name: [] for name in ZONES}
+
+    # The leader's PostgreSQL stops (Patroni's shutdown): the synchronous standby leads, with the row, and takes writes.
+    lab.ssh_ok(a, "sudo docker stop postgres")
+    lab.wait_until(lambda: patroni(lab, b, "/primary")[1].get("role") == "master", 60, "pg-b leading")
+    lab.ssh_ok(b, f"{PSQL} \"INSERT INTO itest VALUES (2, 'after the failover')\"")
+    assert lab.ssh_ok(b, f"{PSQL} 'SELECT count(*) FROM itest'").strip() == "2"
+
+    # Started again, the old leader follows the new one and has the row written while it was down.
+    lab.ssh_ok(a, "sudo docker start postgres")
+    lab.wait_until(lambda: lab.ssh(a, f"{PSQL} 'SELECT note FROM itest WHERE id = 2'", timeout=15).stdout.strip()
+                   == "after the failover", 90, "pg-a following pg-b")
+    assert roles(lab, b).get("pg-a") in ("replica", "sync_standby")
