@@ -11,6 +11,14 @@ requests to the balancer's /version throughout the deploys. Prints `seed_method_
 goal: under 10 s), `status_changed`, `logs_seconds_3`, `auto_rollback_seconds`, `auto_rollback_failed_requests`,
 `rollback_seconds_3`, `rollback_failed_requests` as each is measured; details go to stderr as `# ` lines.
 
+The physical floor of (b), measured in the same run: `deploy_floor_seconds_3` = the release's image pulled on the 3
+nodes at once (`docker pull` on each, before (b), which then pulls it again) + the migration command of the release
+run once on a node + for each of the 3 nodes, one after another, the same image started as the deploy starts it and
+polled on its health path until it answers 200 (measured directly on a node, best of 3) + the drain (each node's, as
+the deploy's own summary reports it: it ends when the proxy's old worker has exited). The proxy's switch (a reload
+through haproxy's master socket) is not measured apart: it is in what the deploy spends beyond the floor.
+`deploy_floor_ratio_3` = `deploy_seconds_3` / `deploy_floor_seconds_3`.
+
 Before (b) and (d) the release being deployed is removed from the nodes it goes to, so both deploys pull
 (in parallel for (b)) as a deploy of a new release does. Setup: the lab's environment is provisioned with
 3 rails nodes, PostgreSQL deployed, the database seeded if it is empty and release 1 deployed everywhere.
@@ -232,6 +240,98 @@ def restore(nodes: dict[str, str]) -> None:
                          f"(HTTP {status}, {body!r}, slot {slot})")
 
 
+def on_node(node: str, argv: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """A command inside the lab node's container (its own dockerd), as the deploy runs it over SSH."""
+    return subprocess.run(["docker", "exec", node, *argv], capture_output=True, text=True, timeout=timeout)
+
+
+def serving_container(node: str) -> str:
+    """The app container (slot) that serves on ``node``."""
+    ps = on_node(node, ["docker", "ps", "--filter", "label=railsdeploy.release", "--format", "{{.Names}}"])
+    serving = [n for n in ps.stdout.split() if n.endswith(("-blue", "-green"))]
+    if not serving:
+        raise Failed(f"no app container serves on {node}")
+    return serving[0]
+
+
+def image_ref(node: str, release: str) -> str:
+    """The app image's reference for ``release``: the repository the node's serving container runs, with its tag."""
+    proc = on_node(node, ["docker", "inspect", "--format", "{{.Config.Image}}", serving_container(node)])
+    repository = proc.stdout.strip().rsplit(":", 1)[0] if proc.returncode == 0 else ""
+    if not repository:
+        raise Failed(f"the image of the serving container on {node} is not known: {proc.stderr.strip()}")
+    return f"{repository}:{release}"
+
+
+def pull_in_parallel(nodes: dict[str, str], ref: str) -> float:
+    """Seconds for `docker pull` of ``ref`` on every node at once (the image is not on them)."""
+    started = time.monotonic()
+    procs = [subprocess.Popen(["docker", "exec", node, "docker", "pull", "-q", ref], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True) for node in nodes]
+    errors = [p.communicate(timeout=PLAYBOOK_TIMEOUT)[1] for p in procs]
+    elapsed = time.monotonic() - started
+    if any(p.returncode for p in procs):
+        raise Failed(f"docker pull {ref} failed on a node: {errors}")
+    return elapsed
+
+
+# Run on the node (python3 of the node): start the serving container's twin from its `docker inspect`, poll the
+# health path every 20 ms until 200, print the seconds, remove it. argv: inspect JSON, image, port, path, mode.
+# Mode "boot": started detached, published on a free loopback port; "migrate": run to its end with the migration
+# command instead of the image's (the deploy's app_command), its exit code checked.
+FLOOR_PROBE = r"""
+import json, subprocess, sys, time, urllib.request
+info, image, port, path, mode = json.loads(sys.argv[1])[0], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+cfg, host = info["Config"], info["HostConfig"]
+args = ["docker", "run", "--name", "railsdeploy-floor"]
+for e in cfg.get("Env") or []:
+    args += ["--env", e]
+for m in host.get("Mounts") or []:
+    ro = ",readonly" if m.get("ReadOnly") else ""
+    args += ["--mount", f"type=bind,source={m['Source']},target={m['Target']}{ro}"]
+cmd = list(cfg.get("Cmd") or [])
+if mode == "boot":
+    args += ["--detach", "--publish", f"127.0.0.1:{port}:{sys.argv[6]}"]
+else:
+    args += ["--rm"]
+    cmd = cmd[:3] + json.loads(sys.argv[6])  # the wrapper (-c, script, secrets file), then the migration command
+args += ["--entrypoint", (cfg.get("Entrypoint") or ["/bin/sh"])[0], image] + cmd
+subprocess.run(["docker", "rm", "-f", "railsdeploy-floor"], capture_output=True)
+started = time.monotonic()
+proc = subprocess.run(args, capture_output=True, text=True)
+if proc.returncode != 0:
+    sys.exit(f"docker run failed: {proc.stderr.strip()[-500:]}")
+if mode == "boot":
+    while time.monotonic() - started < 120:
+        try:
+            if urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=1).status == 200:
+                break
+        except OSError:
+            pass
+        time.sleep(0.02)
+    else:
+        sys.exit("not healthy within 120 s")
+print(f"{time.monotonic() - started:.3f}")
+subprocess.run(["docker", "rm", "-f", "railsdeploy-floor"], capture_output=True)
+"""
+
+
+def floor_probe(node: str, ref: str, mode: str, last: str) -> float:
+    """Seconds for the serving container's twin on ``node`` (FLOOR_PROBE)."""
+    inspect = on_node(node, ["docker", "inspect", serving_container(node)])
+    proc = on_node(node, ["python3", "-c", FLOOR_PROBE, inspect.stdout, ref, "39990", "/up", mode, last])
+    if proc.returncode != 0:
+        raise Failed(f"floor probe ({mode}) on {node}: {proc.stderr.strip()[-500:]}")
+    return float(proc.stdout.strip())
+
+
+def drains(output: str) -> dict[str, float]:
+    """Each node's drain, from the deploy's summary (the railsdeploy.aws.concise callback's DEPLOY SUMMARY)."""
+    summary = output.rsplit("DEPLOY SUMMARY", 1)
+    return {m.group(1): float(m.group(2)) for m in
+            re.finditer(r"^(\S+): release \S+ -> \S+ in [\d.?]+ s, drained in ([\d.]+) s", summary[-1], re.M)}
+
+
 def main() -> int:
     os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
     os.environ.setdefault("RAILSDEPLOY_LAB_DIR", str(REPO / "lab"))
@@ -245,14 +345,31 @@ def main() -> int:
         seed_method(nodes, url)
         restore(nodes)
 
+        # The floor's pull: release 2 on the 3 nodes at once, then removed again for (b).
+        ref = image_ref(ONE_NODE, "2")
+        pull_3 = pull_in_parallel(nodes, ref)
+        remove_image("rails", "2")
+
         # (b) release 1 -> 2 on the 3 nodes; the image is pulled on all of them at once.
         with load("deploy_3", url) as summary:
-            _, deploy_3 = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=2",
-                                   what="deploy_rails.yml release 2 to 3 nodes")
+            proc, deploy_3 = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=2",
+                                      what="deploy_rails.yml release 2 to 3 nodes")
         figure("deploy_failed_requests", summary["failed"])
         figure("deploy_requests_total", summary["total"])
         figure("deploy_seconds_3", f"{deploy_3:.1f}")
         wait_serving(nodes, "2", timeout=60)
+
+        # The floor of (b), measured on the nodes now serving release 2.
+        drained = drains(proc.stdout)
+        if sorted(drained) != sorted(nodes):
+            raise Failed(f"the deploy's summary gives the drain of {sorted(drained)}, not of {sorted(nodes)}")
+        migrate = floor_probe(ONE_NODE, ref, "migrate", json.dumps(["bin/rails", "db:migrate"]))
+        boot = min(floor_probe(ONE_NODE, ref, "boot", "3000") for _ in range(3))
+        floor_3 = pull_3 + migrate + sum(boot + d for d in drained.values())
+        note(f"floor of (b): pull on 3 nodes at once {pull_3:.1f} s + migration {migrate:.1f} s + 3 x boot to "
+             f"healthy {boot:.2f} s + drains {', '.join(f'{n} {d:g} s' for n, d in sorted(drained.items()))}")
+        figure("deploy_floor_seconds_3", f"{floor_3:.1f}")
+        figure("deploy_floor_ratio_3", f"{deploy_3 / floor_3:.2f}")
 
         # (c) the same release again.
         with load("noop", url) as summary:
