@@ -121,6 +121,15 @@ class Lab:
                 "-o", "UserKnownHostsFile=/dev/null", "-o", "ConnectTimeout=5", "-o", "BatchMode=yes",
                 "-o", "LogLevel=ERROR", f"{SSH_USER}@{ip}", command]
 
+    def ansible_vars(self) -> dict[str, str]:
+        """The inventory variables that let Ansible reach the lab's nodes over SSH, as the lab inventory does."""
+        return {
+            "ansible_user": SSH_USER,
+            "ansible_ssh_private_key_file": str(self.ssh_key),
+            "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
+            "ansible_python_interpreter": "/usr/bin/python3",
+        }
+
     def ssh(self, ip: str, command: str, timeout: float = 60) -> subprocess.CompletedProcess:
         """Run ``command`` on the node at ``ip`` as the lab's login user (exit 255: ssh itself failed)."""
         cmd = self.ssh_argv(ip, command)

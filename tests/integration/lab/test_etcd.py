@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import yaml
-from lablib.lab import SSH_USER, Cloud, Lab, unique
+from lablib.lab import Cloud, Lab, unique
 from lablib.playbooks import JsonRun
 
 PLAYBOOK = Path(__file__).resolve().parent / "etcd.yml"
@@ -36,10 +36,7 @@ def boot(lab: Lab, cloud: Cloud, name: str) -> tuple[str, str]:
 def write_inventory(path: Path, lab: Lab, addresses: dict[str, str]) -> Path:
     hosts = {name: {"ansible_host": ip, "private_ip_address": ip} for name, ip in addresses.items()}
     group_vars = {
-        "ansible_user": SSH_USER,
-        "ansible_ssh_private_key_file": str(lab.ssh_key),
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-        "ansible_python_interpreter": "/usr/bin/python3",
+        **lab.ansible_vars(),
         "etcd_member_image": f"{lab.state['registry']}/etcd:3.4",
         "etcd_member_members": list(addresses),
         "etcd_member_cluster_token": "itest-etcd",

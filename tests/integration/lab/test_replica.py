@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 
 import yaml
-from lablib.lab import SSH_USER, Cloud, Lab, unique
+from lablib.lab import Cloud, Lab, unique
 from lablib.playbooks import JsonRun
 
 PLAYBOOK = Path(__file__).resolve().parent / "replica.yml"
@@ -37,10 +37,7 @@ def write_inventory(path: Path, lab: Lab, nodes: dict[str, dict[str, str]], repl
                     "postgres_primary_listen_address": n["ip"], "postgres_primary_replica_of": replica_of.get(name, "")}
              for name, n in nodes.items()}
     group_vars = {
-        "ansible_user": SSH_USER,
-        "ansible_ssh_private_key_file": str(lab.ssh_key),
-        "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
-        "ansible_python_interpreter": "/usr/bin/python3",
+        **lab.ansible_vars(),
         "etcd_member_image": f"{lab.state['registry']}/etcd:3.4",
         "etcd_member_members": list(nodes),
         "etcd_member_cluster_token": "itest-replica",
