@@ -1,10 +1,11 @@
 """postgres_primary on two lab instances in two availability zones, as the PostgreSQL pair runs it
-(docs/design/standby.md, sections 2 and 20 step 10): the first node makes and leads the cluster; the second
-(``postgres_primary_replica_of``) takes the cluster's passwords from it and Patroni clones it onto its blank data
-volume. A row written on the leader is read on the replica, which is the synchronous standby; a second run changes
-nothing. When the leader's PostgreSQL stops, the replica leads with every row and takes writes; started again, the old
-leader follows it. A replica of a node with no cluster yet is refused before it changes. Images from the lab registry;
-Ansible reaches the nodes over SSH as in production.
+(docs/design/standby.md, sections 2, 12 and 20 step 10): the first node makes and leads the cluster alone, as
+single-node mode runs it; the second is added later by one setting and one run (``postgres_primary_replica_of``): it
+takes the cluster's passwords from the leader, which admits it, and Patroni clones it onto its blank data volume. A row
+written on the leader alone is read on the replica, which is the synchronous standby; a second run changes nothing; a
+server setting that needs a restart reaches both nodes in one run. When the leader's PostgreSQL stops, the replica
+leads with every row and takes writes; started again, the old leader follows it. A replica of a node with no cluster
+yet is refused before it changes. Images from the lab registry; Ansible reaches the nodes over SSH as in production.
 
 Run with ``.venv/bin/pytest tests/integration/lab/test_replica.py -v`` (about three minutes; needs the lab).
 """
@@ -32,7 +33,9 @@ def boot(lab: Lab, cloud: Cloud, name: str) -> dict[str, str]:
     return {"ip": inst["PrivateIpAddress"], "volume": vol}
 
 
-def write_inventory(path: Path, lab: Lab, nodes: dict[str, dict[str, str]], replica_of: dict[str, str]) -> Path:
+def write_inventory(path: Path, lab: Lab, nodes: dict[str, dict[str, str]], replica_of: dict[str, str],
+                    settings: dict[str, str] | None = None) -> Path:
+    """The inventory of a cluster of ``nodes`` (all of it: a node left out is not a member)."""
     hosts = {name: {"ansible_host": n["ip"], "private_ip_address": n["ip"], "postgres_primary_volume_id": n["volume"],
                     "postgres_primary_listen_address": n["ip"], "postgres_primary_replica_of": replica_of.get(name, "")}
              for name, n in nodes.items()}
@@ -50,6 +53,7 @@ def write_inventory(path: Path, lab: Lab, nodes: dict[str, dict[str, str]], repl
         "postgres_primary_patroni_members": {name: n["ip"] for name, n in nodes.items()},
         "postgres_primary_etcd_hosts": [f"{n['ip']}:2379" for n in nodes.values()],
         "postgres_primary_health_timeout": 120,
+        "postgres_primary_settings": settings or {},
     }
     path.write_text(yaml.safe_dump({"postgres": {"hosts": hosts, "vars": group_vars}}))
     return path
@@ -57,7 +61,7 @@ def write_inventory(path: Path, lab: Lab, nodes: dict[str, dict[str, str]], repl
 
 def run(ansible_playbook, inventory: Path, *args: str) -> dict[str, JsonRun]:
     proc = ansible_playbook(inventory, PLAYBOOK, *args, timeout=900)
-    return {name: JsonRun(proc, name) for name in ZONES}
+    return {name: JsonRun(proc, name) for name in yaml.safe_load(inventory.read_text())["postgres"]["hosts"]}
 
 
 def patroni(lab: Lab, ip: str, path: str) -> tuple[int, dict]:
@@ -84,23 +88,29 @@ def test_a_replica_is_cloned_from_the_leader_and_takes_over_when_it_stops(lab: L
     a, b = nodes["pg-a"]["ip"], nodes["pg-b"]["ip"]
     inventory = tmp_path / "hosts.yml"
 
-    # Each set to replicate the other (no leader yet): the first is refused before PostgreSQL changes, the roll stops.
+    # pg-a makes and leads the cluster, alone; a row is written.
+    write_inventory(inventory, lab, {"pg-a": nodes["pg-a"]}, {})
+    run(ansible_playbook, inventory)["pg-a"].ok()
+    lab.ssh_ok(a, f"{PSQL} \"CREATE TABLE itest (id int PRIMARY KEY, note text); "
+                  "INSERT INTO itest VALUES (1, 'kept')\"")
+
+    # Each set to replicate the other: pg-a, first, is refused before its PostgreSQL changes (pg-b has no cluster to
+    # give), and the roll stops there.
+    started = lab.ssh_ok(a, "sudo docker inspect -f '{{.Id}} {{.State.StartedAt}}' postgres").strip()
     write_inventory(inventory, lab, nodes, {"pg-a": "pg-b", "pg-b": "pg-a"})
     refused = run(ansible_playbook, inventory)["pg-a"]
     assert refused.rc != 0
     # (the failed read of the leader's files, then the message)
     message = [result.get("msg", "") for _, result in refused.tasks if result.get("failed")][-1]
-    assert "cannot replicate pg-b (postgres_primary_replica_of)" in message
+    assert "pg-a cannot replicate pg-b (postgres_primary_replica_of)" in message
     assert "Deploy the leader first" in message
-    for ip in (a, b):
-        assert lab.ssh(ip, "sudo docker inspect postgres", timeout=15).returncode != 0
+    assert lab.ssh_ok(a, "sudo docker inspect -f '{{.Id}} {{.State.StartedAt}}' postgres").strip() == started
+    assert lab.ssh(b, "sudo docker inspect postgres", timeout=15).returncode != 0
 
-    # pg-a makes and leads the cluster; pg-b is cloned from it.
+    # pg-b joins as the replica of pg-a: one run of both (pg-a admits it, etcd grows, Patroni clones pg-b).
     write_inventory(inventory, lab, nodes, {"pg-b": "pg-a"})
     for r in run(ansible_playbook, inventory).values():
         r.ok()
-    lab.ssh_ok(a, f"{PSQL} \"CREATE TABLE itest (id int PRIMARY KEY, note text); "
-                  "INSERT INTO itest VALUES (1, 'kept')\"")
     lab.wait_until(lambda: lab.ssh(b, f"{PSQL} 'SELECT note FROM itest WHERE id = 1'", timeout=15).stdout.strip()
                    == "kept", 30, "the row written on the leader on the replica")
     lab.wait_until(lambda: roles(lab, a) == {"pg-a": "leader", "pg-b": "sync_standby"}, 30,
@@ -110,6 +120,15 @@ def test_a_replica_is_cloned_from_the_leader_and_takes_over_when_it_stops(lab: L
     # The same settings again: nothing changes.
     again = run(ansible_playbook, inventory)
     assert {name: r.ok().changed_tasks() for name, r in again.items()} == {name: [] for name in ZONES}
+
+    # A server setting that takes effect only at a restart: the leader's run restarts both nodes, pg-b still a replica.
+    write_inventory(inventory, lab, nodes, {"pg-b": "pg-a"}, settings={"shared_buffers": "96MB"})
+    for r in run(ansible_playbook, inventory).values():
+        r.ok()
+    for ip in (a, b):
+        assert lab.ssh_ok(ip, f"{PSQL} 'SHOW shared_buffers'").strip() == "96MB", ip
+    assert patroni(lab, b, "/replica")[0] == 200
+    assert not patroni(lab, b, "/patroni")[1].get("pending_restart")
 
     # The leader's PostgreSQL stops (Patroni's shutdown): the synchronous standby leads, with the row, and takes writes.
     lab.ssh_ok(a, "sudo docker stop postgres")
