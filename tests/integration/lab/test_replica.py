@@ -3,8 +3,9 @@
 single-node mode runs it; the second is added later by one setting and one run (``postgres_primary_replica_of``): it
 takes the cluster's passwords from the leader, which admits it, and Patroni clones it onto its blank data volume. A row
 written on the leader alone is read on the replica, which is the synchronous standby; a second run changes nothing; a
-server setting that needs a restart reaches both nodes in one run. When the leader's PostgreSQL stops, the replica
-leads with every row and takes writes; started again, the old leader follows it. A replica of a node with no cluster
+server setting that needs a restart reaches both nodes in one run. A planned switchover hands the lead to the
+standby (refused from a node that does not lead). When the leader's PostgreSQL stops, the replica leads with every
+row and takes writes; started again, the old leader follows it. A replica of a node with no cluster
 yet is refused before it changes. Images from the lab registry; Ansible reaches the nodes over SSH as in production.
 
 Run with ``.venv/bin/pytest tests/integration/lab/test_replica.py -v`` (about three minutes; needs the lab).
@@ -20,6 +21,7 @@ from lablib.lab import Cloud, Lab, unique
 from lablib.playbooks import JsonRun
 
 PLAYBOOK = Path(__file__).resolve().parent / "replica.yml"
+SWITCHOVER = PLAYBOOK.with_name("switchover.yml")
 ZONES = {"pg-a": "us-west-2a", "pg-b": "us-west-2b"}
 PSQL = "sudo docker exec postgres psql -U app -d app -At -c"
 PASSWORD = "itest-replica-password-0123456789"
@@ -130,14 +132,31 @@ def test_a_replica_is_cloned_from_the_leader_and_takes_over_when_it_stops(lab: L
     assert patroni(lab, b, "/replica")[0] == 200
     assert not patroni(lab, b, "/patroni")[1].get("pending_restart")
 
-    # The leader's PostgreSQL stops (Patroni's shutdown): the synchronous standby leads, with the row, and takes writes.
-    lab.ssh_ok(a, "sudo docker stop postgres")
-    lab.wait_until(lambda: patroni(lab, b, "/primary")[1].get("role") == "master", 60, "pg-b leading")
-    lab.ssh_ok(b, f"{PSQL} \"INSERT INTO itest VALUES (2, 'after the failover')\"")
-    assert lab.ssh_ok(b, f"{PSQL} 'SELECT count(*) FROM itest'").strip() == "2"
+    # A planned switchover: pg-a hands over to pg-b, which leads with the rows and takes a write; pg-a follows it.
+    switched = JsonRun(ansible_playbook(inventory, SWITCHOVER, "-e", "from=pg-a", "-e",
+                                        "postgres_primary_switchover_to=pg-b", timeout=300), "pg-a").ok()
+    assert [task for task, _ in switched.tasks if "hands the leader lock over" in task]
+    assert patroni(lab, b, "/primary")[1].get("role") == "master"
+    lab.ssh_ok(b, f"{PSQL} \"INSERT INTO itest VALUES (2, 'after the switchover')\"")
+    lab.wait_until(lambda: patroni(lab, a, "/replica")[0] == 200, 60, "pg-a following pg-b")
+    lab.wait_until(lambda: roles(lab, b) == {"pg-b": "leader", "pg-a": "sync_standby"}, 30,
+                   "pg-a the synchronous standby of pg-b")
+    # pg-a no longer leads: a second switchover from it is refused before any change.
+    refused = JsonRun(ansible_playbook(inventory, SWITCHOVER, "-e", "from=pg-a", "-e",
+                                       "postgres_primary_switchover_to=pg-b", timeout=300), "pg-a")
+    assert refused.rc != 0
+    message = [result.get("msg", "") for _, result in refused.tasks if result.get("failed")][-1]
+    assert "pg-a does not lead the cluster" in message and "Nothing was changed" in message, message
+    assert patroni(lab, b, "/primary")[1].get("role") == "master"
+
+    # The leader's PostgreSQL stops (Patroni's shutdown): the synchronous standby leads with the rows and takes writes.
+    lab.ssh_ok(b, "sudo docker stop postgres")
+    lab.wait_until(lambda: patroni(lab, a, "/primary")[1].get("role") == "master", 60, "pg-a leading")
+    lab.ssh_ok(a, f"{PSQL} \"INSERT INTO itest VALUES (3, 'after the failover')\"")
+    assert lab.ssh_ok(a, f"{PSQL} 'SELECT count(*) FROM itest'").strip() == "3"
 
     # Started again, the old leader follows the new one and has the row written while it was down.
-    lab.ssh_ok(a, "sudo docker start postgres")
-    lab.wait_until(lambda: lab.ssh(a, f"{PSQL} 'SELECT note FROM itest WHERE id = 2'", timeout=15).stdout.strip()
-                   == "after the failover", 90, "pg-a following pg-b")
-    assert roles(lab, b).get("pg-a") in ("replica", "sync_standby")
+    lab.ssh_ok(b, "sudo docker start postgres")
+    lab.wait_until(lambda: lab.ssh(b, f"{PSQL} 'SELECT note FROM itest WHERE id = 3'", timeout=15).stdout.strip()
+                   == "after the failover", 90, "pg-b following pg-a")
+    assert roles(lab, a).get("pg-b") in ("replica", "sync_standby")
