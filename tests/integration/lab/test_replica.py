@@ -1,14 +1,15 @@
 """postgres_primary on two lab instances in two availability zones, as the PostgreSQL pair runs it
-(docs/design/standby.md, sections 2, 12 and 20 step 10): the first node makes and leads the cluster alone, as
+(docs/design/standby.md, sections 2, 12, 13 and 20 step 10): the first node makes and leads the cluster alone, as
 single-node mode runs it; the second is added later by one setting and one run (``postgres_primary_replica_of``): it
-takes the cluster's passwords from the leader, which admits it, and Patroni clones it onto its blank data volume. A row
-written on the leader alone is read on the replica, which is the synchronous standby; a second run changes nothing; a
-server setting that needs a restart reaches both nodes in one run. A planned switchover hands the lead to the
-standby (refused from a node that does not lead). When the leader's PostgreSQL stops, the replica leads with every
-row and takes writes; started again, the old leader follows it. A replica of a node with no cluster
-yet is refused before it changes. Images from the lab registry; Ansible reaches the nodes over SSH as in production.
+takes the cluster's passwords from the leader, which admits it, and Patroni clones it onto its blank data volume. A
+replica of a node with no cluster yet is refused before anything changes. A row written on the leader alone is read on
+the replica, which is the synchronous standby; a second run changes nothing; a server setting that needs a restart
+reaches both nodes in one run, in which a change that re-creates the leader's container has it hand over to its
+standby first and take the lead back after. A planned switchover hands the lead to the standby (refused from a node
+that does not lead). When the leader's PostgreSQL stops, the replica leads with every row and takes writes; started
+again, the old leader follows it. Images from the lab registry; Ansible reaches the nodes over SSH as in production.
 
-Run with ``.venv/bin/pytest tests/integration/lab/test_replica.py -v`` (about three minutes; needs the lab).
+Run with ``.venv/bin/pytest tests/integration/lab/test_replica.py -v`` (about five minutes; needs the lab).
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ def boot(lab: Lab, cloud: Cloud, name: str) -> dict[str, str]:
 
 
 def write_inventory(path: Path, lab: Lab, nodes: dict[str, dict[str, str]], replica_of: dict[str, str],
-                    settings: dict[str, str] | None = None) -> Path:
-    """The inventory of a cluster of ``nodes`` (all of it: a node left out is not a member)."""
+                    settings: dict[str, str] | None = None, relabel: str = "") -> Path:
+    """The inventory of a cluster of ``nodes`` (all of it: a node left out is not a member); ``relabel``: a node
+    whose container gets a label the others' have not (a change that re-creates only that container)."""
     hosts = {name: {"ansible_host": n["ip"], "private_ip_address": n["ip"], "postgres_primary_volume_id": n["volume"],
                     "postgres_primary_listen_address": n["ip"], "postgres_primary_replica_of": replica_of.get(name, "")}
              for name, n in nodes.items()}
+    if relabel:
+        hosts[relabel]["postgres_primary_labels"] = {"railsdeploy.gc.keep": "true", "itest.generation": "2"}
     group_vars = {
         **lab.ansible_vars(),
         "etcd_member_image": f"{lab.state['registry']}/etcd:3.4",
@@ -56,6 +60,7 @@ def write_inventory(path: Path, lab: Lab, nodes: dict[str, dict[str, str]], repl
         "postgres_primary_etcd_hosts": [f"{n['ip']}:2379" for n in nodes.values()],
         "postgres_primary_health_timeout": 120,
         "postgres_primary_settings": settings or {},
+        "postgres_primary_labels": {"railsdeploy.gc.keep": "true"},
     }
     path.write_text(yaml.safe_dump({"postgres": {"hosts": hosts, "vars": group_vars}}))
     return path
@@ -74,6 +79,11 @@ def patroni(lab: Lab, ip: str, path: str) -> tuple[int, dict]:
         return int(out[0] or 0), json.loads(out[1]) if len(out) > 1 and out[1].strip() else {}
     except ValueError:
         return int(out[0] or 0), {}
+
+
+def container(lab: Lab, ip: str) -> str:
+    """The id of the PostgreSQL container on the node at ``ip``."""
+    return lab.ssh_ok(ip, "sudo docker inspect -f '{{.Id}}' postgres").strip()
 
 
 def roles(lab: Lab, ip: str) -> dict[str, str]:
@@ -123,14 +133,23 @@ def test_a_replica_is_cloned_from_the_leader_and_takes_over_when_it_stops(lab: L
     again = run(ansible_playbook, inventory)
     assert {name: r.ok().changed_tasks() for name, r in again.items()} == {name: [] for name in ZONES}
 
-    # A server setting that takes effect only at a restart: the leader's run restarts both nodes, pg-b still a replica.
-    write_inventory(inventory, lab, nodes, {"pg-b": "pg-a"}, settings={"shared_buffers": "96MB"})
-    for r in run(ansible_playbook, inventory).values():
+    # One run: pg-a's container is re-created (a label here; a new image alike) - the leader hands over to its
+    # synchronous standby first and takes the lead back once its new container replicates - and a server setting that
+    # takes effect only at a restart reaches both nodes: pg-b, whose container stays, is restarted by the leader's run.
+    before = {ip: container(lab, ip) for ip in (a, b)}
+    write_inventory(inventory, lab, nodes, {"pg-b": "pg-a"}, settings={"shared_buffers": "96MB"}, relabel="pg-a")
+    rolled = run(ansible_playbook, inventory)
+    for r in rolled.values():
         r.ok()
+    assert len([t for t in rolled["pg-a"].changed_tasks() if "hands the leader lock over" in t]) == 2
+    assert container(lab, a) != before[a] and container(lab, b) == before[b]
+    assert patroni(lab, a, "/primary")[1].get("role") == "master"
     for ip in (a, b):
         assert lab.ssh_ok(ip, f"{PSQL} 'SHOW shared_buffers'").strip() == "96MB", ip
     assert patroni(lab, b, "/replica")[0] == 200
     assert not patroni(lab, b, "/patroni")[1].get("pending_restart")
+    lab.wait_until(lambda: roles(lab, a) == {"pg-a": "leader", "pg-b": "sync_standby"}, 60,
+                   "pg-b the synchronous standby of pg-a again")
 
     # A planned switchover: pg-a hands over to pg-b, which leads with the rows and takes a write; pg-a follows it.
     switched = JsonRun(ansible_playbook(inventory, SWITCHOVER, "-e", "from=pg-a", "-e",
