@@ -107,12 +107,12 @@ STAGES = [
                                 "--durations=5"], lane="users"),
     molecule("provision"),
     molecule("postgres"),
-    molecule("users", lane="users"),
     # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
-    # failover, an adoption, a node proxy - container-heavy, so after the users scenario (that lane ends well before
-    # the rails scenario starts), not beside the provision scenario.
-    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="users",
-          lab=False, after=("venv", "images")),
+    # failover, an adoption, a node proxy - container-heavy, so after the postgres scenario, not beside the provision
+    # scenario; in the main lane, which ends before the users lane (that one gates the rails scenario).
+    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lab=False,
+          after=("venv", "images")),
+    molecule("users", lane="users"),
     molecule("rails", alone=True),
     Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True),
 ]
