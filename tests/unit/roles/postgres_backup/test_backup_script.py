@@ -144,6 +144,19 @@ def test_status_reports_a_failing_archive_command(monkeypatch, capsys):
     assert not out["status"]["archiving_failing"]
 
 
+def test_on_a_replica_the_archive_it_no_longer_runs_is_not_reported_failing(monkeypatch, capsys):
+    """An old leader that rejoined as a replica keeps its pg_stat_archiver: the segment its shutdown could not archive
+    is not a failing archive (the leader archives now)."""
+    failed_at_shutdown = {**ARCHIVED, "failed_count": 1, "last_failed_wal": "00000002000000000000000B",
+                          "last_failed_time": NOW - 5}
+    fake = FakeContainer([_backup("F", 1)], failed_at_shutdown, replica=True)
+    rc, out = _run(monkeypatch, capsys, fake, "status", "--stanza", "s")
+    assert rc == 0
+    assert out["status"]["replica"] and out["status"]["server_answers"]
+    assert not out["status"]["archiving_failing"] and out["status"]["last_archived_age_seconds"] is None
+    assert out["status"]["full_backups"] == 1
+
+
 def test_an_empty_repository_reports_no_restorable_time(monkeypatch, capsys):
     rc, out = _run(monkeypatch, capsys, FakeContainer([], ARCHIVED), "status", "--stanza", "s")
     assert rc == 0
