@@ -74,7 +74,7 @@ CASES = [
     ("etcd-image-not-a-reference", {"railsdeploy_etcd_image": "Registry.example/etcd 3.4"}, "railsdeploy_etcd_image",
      "'Registry.example/etcd 3.4' is not an image reference"),
     ("pull-images-of-an-unknown-tier", {"railsdeploy_pull_images": {"workers": ["acme/shop"]}},
-     "railsdeploy_pull_images", "'workers' is no tier (rails, postgres)"),
+     "railsdeploy_pull_images", "'workers' is no tier (rails, postgres, witness)"),
     ("cdn-domain-without-certificate", {"railsdeploy_cdn_domain": "assets.shop.example.com"},
      "railsdeploy_cdn_certificate_arn", "CloudFront serves a name of your own only with an ACM certificate"),
     ("cdn-certificate-of-another-region",
