@@ -89,8 +89,6 @@ CASES = [
      "railsdeploy_postgres_backup_schedule", "is not a schedule"),
     ("two-standbys", {"railsdeploy_postgres_standby_count": 2}, "railsdeploy_postgres_standby_count",
      "2 is not 0 (a single PostgreSQL node) or 1 (a standby in another availability zone)"),
-    ("a-standby-before-the-pair-is-built", {"railsdeploy_postgres_standby_count": 1},
-     "railsdeploy_postgres_standby_count", "1 (a standby that takes over by itself) is not available in this version"),
     ("a-standby-with-two-zones", {"railsdeploy_postgres_standby_count": 1}, "railsdeploy_postgres_standby_count",
      "railsdeploy_subnets lists 2 (eu-west-1a, eu-west-1b): add a subnet in a third zone"),
     ("standby-named-like-the-primary",
