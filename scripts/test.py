@@ -26,7 +26,7 @@ Stages marked `alone` (the rails scenario and the drills, which count failed req
 every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
 the failed stage is skipped).
 
-Molecule scenarios converge on what the one before left (provision, then postgres, then rails); each still runs
+Molecule scenarios converge on what the one before left (provision, then postgres, then pair, then rails); each still runs
 alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
 (ansible.posix.profile_tasks), pytest its slowest tests (--durations).
 """
@@ -107,6 +107,9 @@ STAGES = [
                                 "--durations=5"], lane="users"),
     molecule("provision"),
     molecule("postgres"),
+    # The single node the postgres scenario leaves becomes the pair (the lab's setting): the rails scenario and the
+    # drills run on it.
+    molecule("pair"),
     # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
     # failover, an adoption, a node proxy - container-heavy, so after the postgres scenario, not beside the provision
     # scenario; in the main lane, which ends before the users lane (that one gates the rails scenario).

@@ -45,9 +45,10 @@ def pytest_configure(config):
 
 
 def _as_site_leaves_it(system: System) -> str:
-    """'' when the system runs as site.yml with release 1 leaves it - the configured rails nodes and the primary
-    running, every rails node serving release 1 and a healthy target, the seeded database answering, the deploy lock
-    free - else what differs. (After `make test`'s rails scenario it does: site.yml would change nothing.)"""
+    """'' when the system runs as site.yml with release 1 leaves it - the configured rails nodes running, the PostgreSQL
+    pair too (a leader and its streaming synchronous standby), every rails node serving release 1 and a healthy
+    target, the seeded database answering, the deploy lock free - else what differs. (After `make test`'s rails
+    scenario it does: site.yml would change nothing.)"""
     try:
         rails = system.rails()
         if len(rails) != 2:
@@ -58,6 +59,8 @@ def _as_site_leaves_it(system: System) -> str:
         if system.healthy_targets(system.target_group_arn()) != {n.instance_id for n in rails.values()}:
             return "not every rails node is a healthy target"
         system.sql("SELECT count(*) FROM notes")
+        if not system.pair_healthy():
+            return f"the PostgreSQL pair is not healthy: {system.cluster()}"
         if system.fingerprint()["deploy_lock"] != "free":
             return "the deploy lock is held"
     except Exception as exc:  # noqa: BLE001 - anything missing means: not deployed

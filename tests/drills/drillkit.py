@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ PLAYBOOK_TIMEOUT = 1200
 PROJECT, ENVIRONMENT = "railsdeploy", "lab"  # inventories/lab/group_vars/all/main.yml
 PG_CONTAINER, PG_USER, PG_DB = "postgres", "rails", "rails_production"  # role defaults
 PGDATA = "/var/lib/postgresql/data"  # in the PostgreSQL container (roles/postgres_primary/vars/main.yml)
+PATRONI_PORT = 8008  # Patroni's REST API on each PostgreSQL node's private address (roles/postgres_primary)
 # Lines PostgreSQL logs when it starts on a cluster that was not shut down cleanly.
 CRASH_RECOVERY = ("database system was not properly shut down", "automatic recovery in progress",
                   "database system was interrupted")
@@ -203,11 +205,50 @@ class System:
     def rails(self) -> dict[str, Node]:
         return self.nodes("rails")
 
+    def postgres(self) -> dict[str, Node]:
+        return self.nodes("postgres")
+
+    def cluster(self) -> dict[str, dict]:
+        """Patroni's members by name ({"role": "leader" | "sync_standby" | "replica", "state", "timeline", "lag"}),
+        as the first running PostgreSQL node whose REST API answers sees them; {} when none answers."""
+        for node in self.postgres().values():
+            try:
+                with urllib.request.urlopen(f"http://{node.ip}:{PATRONI_PORT}/cluster", timeout=2) as answer:
+                    return {m["name"]: m for m in json.load(answer)["members"]}
+            except (OSError, ValueError):
+                continue
+        return {}
+
     def primary(self) -> Node:
-        found = list(self.nodes("postgres").values())
-        if len(found) != 1:
-            raise DrillFailed(f"expected one running PostgreSQL primary, found {found}")
-        return found[0]
+        """The PostgreSQL leader Patroni names (whichever node that is after a failover)."""
+        nodes, members = self.postgres(), self.cluster()
+        leaders = [name for name, m in members.items() if m.get("role") == "leader" and m.get("state") == "running"]
+        if len(leaders) != 1 or leaders[0] not in nodes:
+            raise DrillFailed(f"expected one running PostgreSQL leader among {sorted(nodes)}, Patroni says {members}")
+        return nodes[leaders[0]]
+
+    def standby(self) -> Node:
+        """The PostgreSQL node that is not the leader (the pair's standby)."""
+        leader = self.primary()
+        others = [node for name, node in self.postgres().items() if name != leader.name]
+        if len(others) != 1:
+            raise DrillFailed(f"expected one PostgreSQL node beside the leader {leader.name}, found {others}")
+        return others[0]
+
+    def new_leader(self, old: Node) -> bool:
+        """Another node than ``old`` leads, running."""
+        with contextlib.suppress(DrillFailed):
+            return self.primary().name != old.name
+        return False
+
+    def pair_healthy(self) -> bool:
+        """Two members: a running leader and a streaming synchronous standby on its timeline, no lag."""
+        members = list(self.cluster().values())
+        leaders = [m for m in members if m.get("role") == "leader" and m.get("state") == "running"]
+        standbys = [m for m in members
+                    if m.get("role") == "sync_standby" and m.get("state") in ("streaming", "running")]
+        return (len(members) == 2 and len(leaders) == 1 and len(standbys) == 1
+                and standbys[0].get("timeline") == leaders[0].get("timeline") and standbys[0].get("lag") == 0)
 
     def data_volume(self, node_name: str) -> dict:
         """The node's data volume (tagged ``<project>-<environment>-<node>-data`` by provision.yml)."""
@@ -361,11 +402,12 @@ class System:
 
     # ---- the database ---------------------------------------------------------------------------------------
 
-    def sql(self, query: str, user: str = PG_USER) -> str:
-        """The query's result, as the app's user (or ``user``, e.g. the superuser ``postgres``), on the primary."""
+    def sql(self, query: str, user: str = PG_USER, node: Node | None = None) -> str:
+        """The query's result, as the app's user (or ``user``, e.g. the superuser ``postgres``), on the primary (or
+        on ``node``: on a standby, read-only)."""
         cmd = (f"sudo docker exec {PG_CONTAINER} psql -X -tA -v ON_ERROR_STOP=1 -U {user} -d {PG_DB} "
                f"-c {shell_quote(query)}")
-        return self.ssh(self.primary(), cmd).strip()
+        return self.ssh(node or self.primary(), cmd).strip()
 
     def write_rows(self, marker: str, count: int = 50) -> int:
         self.sql(f"INSERT INTO notes (text) SELECT '{marker} ' || g FROM generate_series(1, {count}) g")
@@ -401,6 +443,51 @@ class System:
         found = self.ssh(node, f"findmnt --noheadings --output SOURCE,TARGET --target {shell_quote(source)}")
         device, target = found.split()
         return device, target
+
+
+class AppWrites:
+    """Notes posted through the balancer (POST /notes, as the app's users write), one after another every
+    ``interval`` seconds until stopped, each with its own text ``<marker> <n>``: ``acked`` maps the texts the app
+    acknowledged (201) to the time of the answer, ``failed`` lists the times failed requests were sent."""
+
+    def __init__(self, url: str, marker: str, interval: float = 0.1, timeout: float = 3):
+        self.url, self.marker, self.interval, self.timeout = url + "/notes", marker, interval, timeout
+        self.acked: dict[str, float] = {}
+        self.failed: list[float] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            text, sent = f"{self.marker} {n}", time.time()
+            request = urllib.request.Request(self.url, data=urllib.parse.urlencode({"text": text}).encode())
+            try:
+                with urllib.request.urlopen(request, timeout=self.timeout) as answer:
+                    ok = answer.status == 201
+            except (OSError, ValueError):
+                ok = False
+            if ok:
+                self.acked[text] = time.time()
+            else:
+                self.failed.append(sent)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.thread.join(timeout=self.timeout + 5)
+
+    def outage(self, since: float) -> float:
+        """Seconds from ``since`` to the first acknowledged write after the last write that failed after it (to the
+        first acknowledged write after ``since`` when none failed)."""
+        failures = [t for t in self.failed if t >= since]
+        after = max(failures) if failures else since
+        answered = [t for t in self.acked.values() if t > after]
+        if not answered:
+            raise DrillFailed(f"no write was acknowledged after {after - since:.1f} s from the failure")
+        return min(answered) - since
 
 
 class Writer:

@@ -15,11 +15,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-import yaml
 from drillkit import (
     REPO,
+    AppWrites,
     Background,
-    DrillFailed,
+    Node,
     System,
     Writer,
     load,
@@ -43,122 +43,150 @@ def _outage(result, since: float) -> float:
     return _s(max(0.0, (result.last_failure or since) - since))
 
 
-@pytest.mark.drill(1, "PostgreSQL container stopped, then started: a clean shutdown, no crash recovery, no app restart")
-def test_postgres_container_stop_start(system: System, report):
-    primary, rails = system.primary(), system.rails()
-    marker = f"drill1-{int(time.time())}"
-    written = system.write_rows(marker)
+def _notes(system: System, writes: AppWrites) -> set[str]:
+    """The notes of ``writes`` the database holds now."""
+    return set(system.sql(f"SELECT text FROM notes WHERE text LIKE '{writes.marker} %'").splitlines())
+
+
+def _took_over(system: System, old: Node, writes: AppWrites, since: float, timeout: float = 90) -> float:
+    """Seconds from ``since`` until another node than ``old`` leads and a write through the app was acknowledged
+    after that."""
+    wait_for(lambda: system.new_leader(old), timeout, f"a PostgreSQL node other than {old.name} to lead")
+    elected = time.time()
+    wait_for(lambda: writes.acked and max(writes.acked.values()) > elected, timeout,
+             "a write through the app acknowledged after the election")
+    return elected - since
+
+
+@pytest.mark.drill(1, "The leader's PostgreSQL container stopped, then started: the standby takes over, writes go on; "
+                      "the old leader rejoins as its synchronous standby, cleanly, no app restart")
+def test_leader_container_stop_start(system: System, report):
+    leader, standby, rails = system.primary(), system.standby(), system.rails()
     before = {name: system.running_containers(node) for name, node in rails.items()}
 
     with load(system.balancer_url + "/up") as result:
-        stopped = time.time()
-        system.ssh(primary, "sudo docker stop postgres")
-        # Its whole log since its latest start, ended by the stop: the load's refused connections ("the database
-        # system is shutting down") can push the shutdown request out of any fixed number of last lines.
-        stop_log = system.postgres_log(primary, since_start=True)
-        down_wait = wait_for(lambda: system.all_rails(False), 60, "every rails node's /up to fail with PostgreSQL down")
-        time.sleep(5)
-        started = time.time()
-        system.ssh(primary, "sudo docker start postgres")
-        nodes_back = wait_for(lambda: system.all_rails(True), 120, "every rails node's /up to answer 200 again")
-        balancer_back = system.wait_served(timeout=120) + nodes_back
+        writes = AppWrites(system.balancer_url, f"drill1-{int(time.time())}")
+        try:
+            wait_for(lambda: len(writes.acked) >= 20, 60, "20 notes written through the app")
+            stopped = time.time()
+            system.ssh(leader, "sudo docker stop postgres")
+            # Its whole log since its latest start, ended by the stop: the load's refused connections ("the database
+            # system is shutting down") can push the shutdown request out of any fixed number of last lines.
+            stop_log = system.postgres_log(leader, since_start=True)
+            elected = _took_over(system, leader, writes, stopped)
+            system.ssh(leader, "sudo docker start postgres")
+            rejoined = wait_for(system.pair_healthy, 120, f"{leader.name} to stream again as the synchronous standby")
+        finally:
+            writes.stop()
 
     # docker stop sends the container's stop signal, SIGTERM, to Patroni, which asks PostgreSQL for its fast shutdown
-    # (a checkpoint, not a kill), so that the start needs no crash recovery.
+    # (a checkpoint, not a kill) and hands the leader lock over.
     assert "received fast shutdown request" in stop_log and "database system is shut down" in stop_log, (
         f"docker stop did not shut PostgreSQL down cleanly; its last log lines:\n{stop_log[-3000:]}")
-    assert not (unclean := system.crash_recovery(primary)), f"the start after a clean stop was not clean: {unclean}"
+    assert system.primary().name == standby.name, f"{standby.name} does not lead after {leader.name} came back"
+    assert not (unclean := system.crash_recovery(leader)), f"the old leader's start was not clean: {unclean}"
     after = {name: system.running_containers(node) for name, node in rails.items()}
     assert after == before, f"containers on the rails nodes were restarted or replaced: {before} -> {after}"
-    assert system.rows(marker) == written, "rows written before the stop are missing"
-    assert result.failed > 0, "no request failed while PostgreSQL was down: /up does not reach the database"
-    report(requests=result.total, failed=result.failed, down_s=_s(started - stopped),
-           nodes_failing_after_s=_s(down_wait), nodes_recovered_s=_s(nodes_back),
-           balancer_recovered_s=_s(balancer_back), last_failure_after_start_s=_outage(result, started),
-           app_restarts=0, clean_shutdown=1, crash_recovery=0, rows_kept=f"{written}/{written}")
+    lost = set(writes.acked) - _notes(system, writes)
+    assert not lost, f"{len(lost)} of {len(writes.acked)} acknowledged writes are missing: {sorted(lost)[:10]}"
+    report(requests=result.total, failed=result.failed, writes=len(writes.acked) + len(writes.failed),
+           writes_failed=len(writes.failed), write_outage_s=_s(writes.outage(stopped)),
+           leader=f"{leader.name}->{standby.name}", elected_s=_s(elected), rejoined_after_start_s=_s(rejoined),
+           rows_lost=f"0/{len(writes.acked)}", app_restarts=0, clean_shutdown=1, crash_recovery=0)
 
 
-@pytest.mark.drill(2, "PostgreSQL instance stopped and started: PostgreSQL comes back by itself on its volume, "
-                      "cleanly, no playbook run")
-def test_postgres_instance_stop_start(system: System, report):
-    primary = system.primary()
-    marker = f"drill2-{int(time.time())}"
-    written = system.write_rows(marker)
+@pytest.mark.drill(2, "The leader's instance stopped, then started: the standby takes over; at boot the old leader "
+                      "rejoins as its standby by itself, on its volume, cleanly - no playbook run")
+def test_leader_instance_stop_start(system: System, report):
+    leader, standby = system.primary(), system.standby()
 
     with load(system.balancer_url + "/up") as result:
-        stopped = time.time()
-        system.lab.ec2.stop_instances(InstanceIds=[primary.instance_id])
-        system.materialise()
-        wait_for(lambda: system.all_rails(False), 60, "every rails node's /up to fail with the primary stopped")
-        started = time.time()
-        system.lab.ec2.start_instances(InstanceIds=[primary.instance_id])
-        system.materialise()
-        booted = wait_for(lambda: system.answers_ssh(system.primary()), 120, "the primary to answer SSH again")
-        # Nobody runs a playbook: the boot starts PostgreSQL once the data volume is mounted
-        # (railsdeploy-postgres.service), and the rails nodes reconnect by themselves.
-        back = system.wait_served(timeout=120)
+        writes = AppWrites(system.balancer_url, f"drill2-{int(time.time())}")
+        try:
+            wait_for(lambda: len(writes.acked) >= 20, 60, "20 notes written through the app")
+            stopped = time.time()
+            system.lab.ec2.stop_instances(InstanceIds=[leader.instance_id])
+            system.materialise()
+            elected = _took_over(system, leader, writes, stopped)
+            started = time.time()
+            system.lab.ec2.start_instances(InstanceIds=[leader.instance_id])
+            system.materialise()
+            booted = wait_for(lambda: system.answers_ssh(system.postgres()[leader.name]), 120,
+                              f"{leader.name} to answer SSH again")
+            # Nobody runs a playbook: the boot starts PostgreSQL once the data volume is mounted
+            # (railsdeploy-postgres.service), and Patroni makes it the new leader's standby.
+            wait_for(system.pair_healthy, 180, f"{leader.name} to stream again as the synchronous standby")
+            rejoined = time.time() - started
+        finally:
+            writes.stop()
 
-    restarted = system.primary()
-    assert restarted.instance_id == primary.instance_id
+    restarted = system.postgres()[leader.name]
+    assert restarted.instance_id == leader.instance_id
+    assert system.primary().name == standby.name, f"{standby.name} does not lead after {leader.name} came back"
     # The shutdown stopped PostgreSQL cleanly (the role's unit, before dockerd), and at boot it started only once
     # the data volume was mounted: on the volume, not on an empty directory of the root disk.
     assert not (unclean := system.crash_recovery(restarted)), f"the start after the boot was not clean: {unclean}"
     device, mountpoint = system.pgdata_filesystem(restarted)
     assert device.startswith("/dev/") and mountpoint != "/", (
         f"after the boot PostgreSQL's data directory is on {device} at {mountpoint}, not on the data volume")
-    assert system.rows(marker) == written, "rows written before the stop are missing"
-    report(requests=result.total, failed=result.failed, stopped_s=_s(started - stopped), boot_s=_s(booted),
-           served_after_boot_s=_s(back), outage_s=_outage(result, stopped), address=f"{primary.ip}->{restarted.ip}",
-           crash_recovery=0, pgdata_on=f"{device}:{mountpoint}", rows_kept=f"{written}/{written}")
+    lost = set(writes.acked) - _notes(system, writes)
+    assert not lost, f"{len(lost)} of {len(writes.acked)} acknowledged writes are missing: {sorted(lost)[:10]}"
+    report(requests=result.total, failed=result.failed, writes=len(writes.acked) + len(writes.failed),
+           writes_failed=len(writes.failed), write_outage_s=_s(writes.outage(stopped)),
+           leader=f"{leader.name}->{standby.name}", elected_s=_s(elected), boot_s=_s(booted),
+           rejoined_after_start_s=_s(rejoined),
+           crash_recovery=0, pgdata_on=f"{device}:{mountpoint}", rows_lost=f"0/{len(writes.acked)}")
 
 
-@pytest.mark.drill(3, "PostgreSQL instance terminated (destroy.yml, confirmed); provision.yml replaces it, same volume")
-def test_postgres_instance_terminated_and_replaced(system: System, report):
-    primary = system.primary()
-    marker = f"drill3-{int(time.time())}"
-    written = system.write_rows(marker)
-    total_rows = int(system.sql("SELECT count(*) FROM notes"))
-    volume = system.data_volume(primary.name)
-    subnet = system.lab.instance(primary.instance_id)["SubnetId"]
+@pytest.mark.drill(3, "The leader's instance terminated: the standby takes over (RTO: to the first write through the "
+                      "app; rows acknowledged and lost); provision.yml and deploy_postgres.yml replace it, and it "
+                      "rejoins as the standby on its kept volume")
+def test_leader_instance_terminated_and_replaced(system: System, report):
+    leader, standby = system.primary(), system.standby()
+    volume = system.data_volume(leader.name)
+    subnet = system.lab.instance(leader.instance_id)["SubnetId"]
     rails_containers = {name: system.running_containers(node) for name, node in system.rails().items()}
 
     with load(system.balancer_url + "/up") as result, system.placeholder(subnet) as placeholder:
-        terminated = time.time()
-        destroy = playbook_ok("destroy.yml", "-e", f"nodes={primary.name}", "-e",
-                              f"confirm_destroy_primary={primary.name}", what=f"destroy.yml terminating {primary.name}")
-        system.materialise()
-        kept = system.data_volume(primary.name)
-        wait_for(lambda: system.all_rails(False), 60, "every rails node's /up to fail with the primary gone")
-        # AWS hands out private addresses at random, moto the lowest free one: another instance takes the old
-        # address first, so that the replacement comes up on a new one, as it would in AWS. (Not simply the lowest
-        # free one: in a lab that ran other tests first, lower addresses are free too.)
-        placeholder(primary.ip)
-        provision = playbook_ok("provision.yml", what="provision.yml replacing the primary")
-        deploy = playbook_ok("deploy_postgres.yml", what="deploy_postgres.yml on the new primary")
-        back = system.wait_served(timeout=120)
+        writes = AppWrites(system.balancer_url, f"drill3-{int(time.time())}")
+        try:
+            wait_for(lambda: len(writes.acked) >= 20, 60, "20 notes written through the app")
+            terminated = time.time()
+            system.lab.ec2.terminate_instances(InstanceIds=[leader.instance_id])
+            system.materialise()
+            elected = _took_over(system, leader, writes, terminated)
+            rto = writes.outage(terminated)
+            # AWS hands out private addresses at random, moto the lowest free one: another instance takes the old
+            # address first, so that the replacement comes up on a new one, as it would in AWS.
+            placeholder(leader.ip)
+            provision = playbook_ok("provision.yml", what=f"provision.yml replacing {leader.name}")
+            deploy = playbook_ok("deploy_postgres.yml", what=f"deploy_postgres.yml on the new {leader.name}")
+            rejoined = wait_for(system.pair_healthy, 120, f"the new {leader.name} to stream as the synchronous standby")
+        finally:
+            writes.stop()
 
-    assert kept["VolumeId"] == volume["VolumeId"] and kept["State"] == "available", (
-        f"after destroy.yml the data volume is {kept['VolumeId']} {kept['State']}, not {volume['VolumeId']} kept")
-    assert "Data volumes kept" in destroy.output and volume["VolumeId"] in destroy.output, (
-        f"destroy.yml did not name the kept volume {volume['VolumeId']}:\n{destroy.tail()}")
-    new = system.primary()
-    if new.instance_id == primary.instance_id:
-        raise DrillFailed(f"the primary is still {primary.instance_id}: it was not replaced")
-    attached = [a["InstanceId"] for a in system.data_volume(new.name).get("Attachments", [])]
+    new = system.postgres()[leader.name]
+    assert new.instance_id != leader.instance_id, f"{leader.name} is still {leader.instance_id}: it was not replaced"
+    assert new.ip != leader.ip, f"the replacement came up on the old address {new.ip}: the drill proves less"
+    assert system.primary().name == standby.name, f"{standby.name} does not lead after {leader.name} was replaced"
+    kept = system.data_volume(leader.name)
+    assert kept["VolumeId"] == volume["VolumeId"], f"{leader.name} has the volume {kept['VolumeId']}, not its own"
+    attached = [a["InstanceId"] for a in kept.get("Attachments", [])]
     assert attached == [new.instance_id], f"the data volume is attached to {attached}, not to {new.instance_id}"
-    # The rails nodes serve /up (a database query) only because their database proxies followed the primary to its new
-    # address - a reload: the app's containers, with DATABASE_URL naming the node itself, were not re-created.
-    assert new.ip != primary.ip, f"the replacement came up on the old address {new.ip}: the drill proves less"
+    # The rails nodes' database proxies follow the leader by Patroni's health check: nothing on them was re-created.
     after = {name: system.running_containers(node) for name, node in system.rails().items()}
     assert after == rails_containers, (
-        f"containers on the rails nodes were re-created to follow the primary: {rails_containers} -> {after}")
-    assert system.rows(marker) == written, "rows written before the termination are missing"
-    assert int(system.sql("SELECT count(*) FROM notes")) == total_rows, "the notes table lost rows"
-    report(requests=result.total, failed=result.failed, destroy_s=_s(destroy.seconds),
-           provision_s=_s(provision.seconds), deploy_postgres_s=_s(deploy.seconds), served_after_deploy_s=_s(back),
-           outage_s=_outage(result, terminated), instance=f"{primary.instance_id}->{new.instance_id}",
-           address=f"{primary.ip}->{new.ip}", volume=f"{volume['VolumeId']} kept and moved",
-           rows_kept=f"{total_rows}/{total_rows}", rails_containers_recreated=0)
+        f"containers on the rails nodes were re-created to follow the leader: {rails_containers} -> {after}")
+    lost = set(writes.acked) - _notes(system, writes)
+    acked_before = sum(1 for at in writes.acked.values() if at < terminated)
+    assert not lost, f"{len(lost)} of {len(writes.acked)} acknowledged writes are missing: {sorted(lost)[:10]}"
+    report(requests=result.total, failed=result.failed, writes=len(writes.acked) + len(writes.failed),
+           writes_failed=len(writes.failed), rto_s=_s(rto), elected_s=_s(elected),
+           rows_acked_before_termination=acked_before, rows_lost=f"0/{len(writes.acked)}",
+           leader=f"{leader.name}->{standby.name}", provision_s=_s(provision.seconds),
+           deploy_postgres_s=_s(deploy.seconds), rejoined_after_deploy_s=_s(rejoined),
+           instance=f"{leader.instance_id}->{new.instance_id}", address=f"{leader.ip}->{new.ip}",
+           volume=f"{volume['VolumeId']} kept and moved", rails_containers_recreated=0)
 
 
 @pytest.mark.drill(4, "A rails node terminated under load; a replacement is provisioned and deployed")
@@ -350,6 +378,7 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
     unreachable AWS endpoint (for the modules, and for the inventory)."""
     railsdeploy_registry = system.lab.state["registry"]
     release = system.serving(list(system.rails().values())[0])
+    primary = system.primary().name  # the leader, which the drills before may have moved
     unreachable_inventory = {"RAILSDEPLOY_LAB_DIR": lab_dir}
     return [
         ("provision.yml", ["-e", "railsdeploy_rails_count=-1"], ["railsdeploy_rails_count", "-1"], {}),
@@ -357,7 +386,7 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
         ("provision.yml", ["--limit", "rails9999"], ["rails9999", "no hosts"], {}),
         ("destroy.yml", [], ["Name the nodes to destroy"], {}),
         ("destroy.yml", ["-e", "nodes=rails9999"], ["rails9999", "nothing was changed"], {}),
-        ("destroy.yml", ["-e", "nodes=postgres2001"], ["confirm_destroy_primary=postgres2001"], {}),
+        ("destroy.yml", ["-e", f"nodes={primary}"], [f"confirm_destroy_primary={primary}"], {}),
         ("delete_dns_record.yml", [], ["Name the record"], {}),
         ("users.yml", ["-e", json.dumps({"railsdeploy_admins": [
             {"name": "eve", "ssh_keys": ["ssh-ed25519 not-a-key"], "sudo": "passwordless", "state": "present"}]})],
@@ -521,8 +550,11 @@ def test_bad_migration_restored_to_a_point_in_time(system: System, report):
         restore = playbook_ok("restore_postgres.yml", "-e", f"restore_target_time={_iso(target)}",
                               "-e", "confirm_restore=lab", what=f"restore_postgres.yml to {_iso(target)}")
         back = system.wait_served(timeout=180)
+        # The standby was cloned from the restored leader (restore_postgres.yml waits for it).
+        recloned = wait_for(system.pair_healthy, 120, "the standby to stream from the restored leader")
 
     restored = {int(n) for n in system.sql(f"SELECT n FROM {table}").split()}
+    standby_rows = system.sql(f"SELECT count(*) FROM {table}", node=system.standby())
     lost = before - restored
     after_target = {n for n, at in writer.acked.items() if at > target + 0.5}
     replaced = system.lab.ec2.describe_volumes(VolumeIds=[volume["VolumeId"]])["Volumes"][0]
@@ -532,72 +564,61 @@ def test_bad_migration_restored_to_a_point_in_time(system: System, report):
     assert replaced["State"] == "available" and "railsdeploy:replaced-at" in tags, (
         f"the replaced volume {volume['VolumeId']} is {replaced['State']}, tags {tags}: it must be detached and kept")
     assert system.data_volume(system.primary().name)["VolumeId"] != volume["VolumeId"]
+    assert standby_rows == str(len(restored)), (
+        f"the standby has {standby_rows} rows of {table}, the restored leader {len(restored)}")
     recovered = re.search(r"last transaction recovered committed at (.+?), from backup (\S+?)\.",
                           " ".join(restore.output.split()))
     report(requests=result.total, failed=result.failed, restore_s=_s(restore.seconds),
            outage_s=_outage(result, dropped), served_after_restore_s=_s(back), rows_before_T=len(before),
            rows_restored=len(restored), lost=len(lost), rows_after_T_absent=f"{len(after_target)}/{len(after_target)}",
            recovered_to=recovered.group(1) if recovered else "?", from_backup=recovered.group(2) if recovered else "?",
-           kept_volume=volume["VolumeId"])
+           kept_volume=volume["VolumeId"], standby_recloned=f"{standby_rows} rows",
+           standby_streaming_after_s=_s(back + recloned))
 
 
-# The lab's railsdeploy_postgres_archive_timeout; archive-push then takes about a second more (PUSH_S).
-ARCHIVE_TIMEOUT = int(yaml.safe_load((REPO / "inventories/lab/group_vars/all/main.yml").read_text())[
-    "railsdeploy_postgres_archive_timeout"])
-PUSH_S = 5
-
-
-@pytest.mark.drill(10, "The volume is gone: the primary destroyed with its data volume (final snapshot); "
-                       "provision.yml refuses a blank volume, then with -e create_data_volume=true and "
-                       "restore_postgres.yml latest brings the system back (the outage includes the refused run)")
-def test_lost_volume_restored_from_the_archive(system: System, report):
-    primary = system.primary()
-    volume = system.data_volume(primary.name)
-    table = f"drill10_orders_{int(time.time())}"
-    system.sql(f"CREATE TABLE {table} (n integer PRIMARY KEY)")
+@pytest.mark.drill(10, "The leader's volume is gone: the leader destroyed with its data volume (destroy.yml, final "
+                       "snapshot); the standby takes over with every acknowledged row; provision.yml gives the "
+                       "replacement a blank volume (the standby holds the data) and deploy_postgres.yml clones it")
+def test_lost_volume_replaced_by_a_clone(system: System, report):
+    leader, standby = system.primary(), system.standby()
+    volume = system.data_volume(leader.name)
 
     with load(system.balancer_url + "/up") as result:
-        writer = Writer(system, table)
-        started = time.time()
-        wait_for(lambda: writer.acked and min(writer.acked.values()) < time.time() - ARCHIVE_TIMEOUT - PUSH_S - 10,
-                 ARCHIVE_TIMEOUT + 120, f"rows written for {ARCHIVE_TIMEOUT + PUSH_S + 10} s, one commit at a time")
-        lost_at = time.time()
-        destroy = playbook_ok("destroy.yml", "-e", f"nodes={primary.name}", "-e",
-                              f"confirm_destroy_primary={primary.name}", "-e", "purge_data_volumes=true",
-                              what=f"destroy.yml with its data volume, {primary.name}")
-        writer.stop()
-        system.materialise()
-        # Without the flag, provisioning refuses a blank volume: the final snapshot and the backups hold the data.
-        blank_refused = playbook("provision.yml")
-        provision = playbook_ok("provision.yml", "-e", "create_data_volume=true",
-                                what="provision.yml replacing the primary (a new, empty volume)")
-        restore = playbook_ok("restore_postgres.yml", "-e", "restore_target_time=latest", "-e", "confirm_restore=lab",
-                              what="restore_postgres.yml latest on the new primary")
-        back = system.wait_served(timeout=180)
+        writes = AppWrites(system.balancer_url, f"drill10-{int(time.time())}")
+        try:
+            wait_for(lambda: len(writes.acked) >= 20, 60, "20 notes written through the app")
+            lost_at = time.time()
+            destroy = playbook_ok("destroy.yml", "-e", f"nodes={leader.name}", "-e",
+                                  f"confirm_destroy_primary={leader.name}", "-e", "purge_data_volumes=true",
+                                  what=f"destroy.yml with its data volume, {leader.name}")
+            system.materialise()
+            elected = _took_over(system, leader, writes, lost_at)
+            # No -e create_data_volume=true: with a standby, the new node's blank volume is filled by replication.
+            provision = playbook_ok("provision.yml", what=f"provision.yml replacing {leader.name} (a blank volume)")
+            deploy = playbook_ok("deploy_postgres.yml", what=f"deploy_postgres.yml cloning the new {leader.name}")
+            cloned = wait_for(system.pair_healthy, 120, f"the new {leader.name} to stream as the synchronous standby")
+        finally:
+            writes.stop()
 
-    restored = {int(n) for n in system.sql(f"SELECT n FROM {table}").split()}
-    safe = writer.before(lost_at - ARCHIVE_TIMEOUT - PUSH_S)
-    missing = safe - restored
-    acked = writer.before(lost_at + 3600)
     snapshot = re.search(r"final snapshot (snap-[0-9a-f]+)", " ".join(destroy.output.split()))
     assert snapshot, f"destroy.yml did not name the final snapshot of {volume['VolumeId']}:\n{destroy.tail()}"
-    named = ["this environment's data is elsewhere", snapshot.group(1), "base backups in s3://",
-             "create_data_volume=true"]
-    assert blank_refused.rc != 0 and all(w in blank_refused.output for w in named), (
-        f"provision.yml without create_data_volume=true did not refuse a blank volume naming "
-        f"{[w for w in named if w not in blank_refused.output]}:\n{blank_refused.tail()}")
     (snap,) = system.lab.ec2.describe_snapshots(SnapshotIds=[snapshot.group(1)])["Snapshots"]
     assert snap["VolumeId"] == volume["VolumeId"] and snap["State"] == "completed", snap
     gone = system.lab.ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume["VolumeId"]]}])["Volumes"]
     assert not gone, f"the data volume {volume['VolumeId']} was not deleted"
-    assert system.primary().instance_id != primary.instance_id
-    assert safe, f"no row was committed {ARCHIVE_TIMEOUT + PUSH_S} s before the loss (writing since {started})"
-    assert not missing, (f"{len(missing)} rows committed more than {ARCHIVE_TIMEOUT} + {PUSH_S} s before the loss are "
-                         f"missing: {sorted(missing)[:20]}")
-    report(requests=result.total, failed=result.failed, destroy_s=_s(destroy.seconds),
-           blank_volume_refused_s=_s(blank_refused.seconds), provision_s=_s(provision.seconds),
-           restore_s=_s(restore.seconds), served_after_restore_s=_s(back), outage_s=_outage(result, lost_at),
-           rows_committed=len(acked), rows_restored=len(restored & set(acked)), archive_timeout_s=ARCHIVE_TIMEOUT,
-           rows_older_than_archive_timeout_missing=f"{len(missing)}/{len(safe)}",
-           rows_in_the_last_window_lost=len(acked - restored),
-           final_snapshot=snapshot.group(1))
+    new = system.postgres()[leader.name]
+    assert new.instance_id != leader.instance_id and system.primary().name == standby.name, (
+        f"{standby.name} should lead and {leader.name} be a new instance: {system.cluster()}")
+    new_volume = system.data_volume(leader.name)
+    assert new_volume["VolumeId"] != volume["VolumeId"]
+    clone_rows = system.sql(f"SELECT count(*) FROM notes WHERE text LIKE '{writes.marker} %'", node=new)
+    lost = set(writes.acked) - _notes(system, writes)
+    assert not lost, f"{len(lost)} of {len(writes.acked)} acknowledged writes are missing: {sorted(lost)[:10]}"
+    assert int(clone_rows) == len(_notes(system, writes)), (
+        f"the clone holds {clone_rows.strip()} of this drill's notes, the leader {len(_notes(system, writes))}")
+    report(requests=result.total, failed=result.failed, writes=len(writes.acked) + len(writes.failed),
+           writes_failed=len(writes.failed), write_outage_s=_s(writes.outage(lost_at)), elected_s=_s(elected),
+           leader=f"{leader.name}->{standby.name}", destroy_s=_s(destroy.seconds), provision_s=_s(provision.seconds),
+           deploy_postgres_s=_s(deploy.seconds), streaming_after_deploy_s=_s(cloned),
+           rows_lost=f"0/{len(writes.acked)}", final_snapshot=snapshot.group(1),
+           volume=f"{volume['VolumeId']} deleted, {new_volume['VolumeId']} cloned")
