@@ -26,8 +26,8 @@ Stages marked `alone` (the rails scenario and the drills, which count failed req
 every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
 the failed stage is skipped).
 
-Molecule scenarios converge on what the one before left (provision, then postgres, then pair, then rails); each still runs
-alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
+Molecule scenarios converge on what the one before left (provision, then postgres, then pair, then rails); each
+still runs alone from a stopped lab (`molecule test -s rails`). Ansible runs report their slowest tasks
 (ansible.posix.profile_tasks), pytest its slowest tests (--durations).
 """
 

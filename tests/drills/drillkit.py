@@ -208,10 +208,13 @@ class System:
     def postgres(self) -> dict[str, Node]:
         return self.nodes("postgres")
 
-    def cluster(self) -> dict[str, dict]:
+    def cluster(self, exclude: str = "") -> dict[str, dict]:
         """Patroni's members by name ({"role": "leader" | "sync_standby" | "replica", "state", "timeline", "lag"}),
-        as the first running PostgreSQL node whose REST API answers sees them; {} when none answers."""
+        as the first running PostgreSQL node whose REST API answers sees them (not ``exclude``: a node cut off from
+        etcd shows what it saw last); {} when none answers."""
         for node in self.postgres().values():
+            if node.name == exclude:
+                continue
             try:
                 with urllib.request.urlopen(f"http://{node.ip}:{PATRONI_PORT}/cluster", timeout=2) as answer:
                     return {m["name"]: m for m in json.load(answer)["members"]}
@@ -219,9 +222,10 @@ class System:
                 continue
         return {}
 
-    def primary(self) -> Node:
-        """The PostgreSQL leader Patroni names (whichever node that is after a failover)."""
-        nodes, members = self.postgres(), self.cluster()
+    def primary(self, exclude: str = "") -> Node:
+        """The PostgreSQL leader Patroni names (whichever node that is after a failover), asked on a node other than
+        ``exclude`` when given."""
+        nodes, members = self.postgres(), self.cluster(exclude)
         leaders = [name for name, m in members.items() if m.get("role") == "leader" and m.get("state") == "running"]
         if len(leaders) != 1 or leaders[0] not in nodes:
             raise DrillFailed(f"expected one running PostgreSQL leader among {sorted(nodes)}, Patroni says {members}")
@@ -238,8 +242,27 @@ class System:
     def new_leader(self, old: Node) -> bool:
         """Another node than ``old`` leads, running."""
         with contextlib.suppress(DrillFailed):
-            return self.primary().name != old.name
+            return self.primary(exclude=old.name).name != old.name
         return False
+
+    def patroni_role(self, node: Node) -> str | None:
+        """The role Patroni on ``node`` reports for itself ("master" when it leads), None when it does not answer."""
+        try:
+            with urllib.request.urlopen(f"http://{node.ip}:{PATRONI_PORT}/patroni", timeout=2) as answer:
+                return json.load(answer).get("role")
+        except urllib.error.HTTPError as exc:  # 503 while it is not healthy: the body still says
+            with contextlib.suppress(ValueError):
+                return json.load(exc).get("role")
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def cut_off(self, node: Node, peers: list[Node], cut: bool = True) -> None:
+        """Drop (or, ``cut`` False, restore) every packet from ``peers`` to ``node``, before the node's NAT and
+        Docker's rules see it: TCP to and from them cannot work, everything else (SSH, the balancer) does."""
+        action = "-I" if cut else "-D"
+        rules = " && ".join(f"sudo iptables -t raw {action} PREROUTING -s {peer.ip} -j DROP" for peer in peers)
+        self.ssh(node, rules)
 
     def pair_healthy(self) -> bool:
         """Two members: a running leader and a streaming synchronous standby on its timeline, no lag."""
@@ -479,15 +502,27 @@ class AppWrites:
         self._stop.set()
         self.thread.join(timeout=self.timeout + 5)
 
-    def outage(self, since: float) -> float:
-        """Seconds from ``since`` to the first acknowledged write after the last write that failed after it (to the
-        first acknowledged write after ``since`` when none failed)."""
-        failures = [t for t in self.failed if t >= since]
+    def outage(self, since: float, until: float | None = None) -> float:
+        """Seconds from ``since`` to the first acknowledged write after the last write that failed after it (and
+        before ``until``: later failures belong to something else); to the first acknowledged write after ``since``
+        when none failed."""
+        failures = [t for t in self.failed if since <= t < (until or float("inf"))]
         after = max(failures) if failures else since
         answered = [t for t in self.acked.values() if t > after]
         if not answered:
             raise DrillFailed(f"no write was acknowledged after {after - since:.1f} s from the failure")
         return min(answered) - since
+
+
+@contextlib.contextmanager
+def app_writes(url: str, marker: str, first: int = 20) -> Iterator[AppWrites]:
+    """AppWrites through ``url`` while the block runs, which starts once ``first`` writes were acknowledged."""
+    writes = AppWrites(url, marker)
+    try:
+        wait_for(lambda: len(writes.acked) >= first, 60, f"{first} notes written through the app")
+        yield writes
+    finally:
+        writes.stop()
 
 
 class Writer:
