@@ -210,17 +210,20 @@ class System:
 
     def cluster(self, exclude: str = "") -> dict[str, dict]:
         """Patroni's members by name ({"role": "leader" | "sync_standby" | "replica", "state", "timeline", "lag"}),
-        as the first running PostgreSQL node whose REST API answers sees them (not ``exclude``: a node cut off from
-        etcd shows what it saw last); {} when none answers."""
+        when every running PostgreSQL node whose REST API answers (but ``exclude``: a node cut off from etcd shows what
+        it saw last) names the same roles; {} when none answers or they disagree (a node that has just come back may
+        read etcd behind the others for a while)."""
+        views = []
         for node in self.postgres().values():
             if node.name == exclude:
                 continue
             try:
                 with urllib.request.urlopen(f"http://{node.ip}:{PATRONI_PORT}/cluster", timeout=2) as answer:
-                    return {m["name"]: m for m in json.load(answer)["members"]}
+                    views.append({m["name"]: m for m in json.load(answer)["members"]})
             except (OSError, ValueError):
                 continue
-        return {}
+        roles = [{name: m.get("role") for name, m in view.items()} for view in views]
+        return views[0] if views and all(r == roles[0] for r in roles) else {}
 
     def primary(self, exclude: str = "") -> Node:
         """The PostgreSQL leader Patroni names (whichever node that is after a failover), asked on a node other than
