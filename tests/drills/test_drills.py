@@ -153,8 +153,9 @@ def test_leader_instance_stop_start(system: System, report):
 
 
 @pytest.mark.drill(3, "The leader's instance terminated: the standby takes over (RTO: to the first write through the "
-                      "app; rows acknowledged and lost); provision.yml and deploy_postgres.yml replace it, and it "
-                      "rejoins as the standby on its kept volume")
+                      "app; rows acknowledged and lost); status.yml shows the cluster degraded; provision.yml and "
+                      "deploy_postgres.yml replace it, and it rejoins as the standby on its kept volume, caught up - "
+                      "no manual step")
 def test_leader_instance_terminated_and_replaced(system: System, report):
     leader, standby = system.primary(), system.standby()
     volume = system.data_volume(leader.name)
@@ -168,6 +169,7 @@ def test_leader_instance_terminated_and_replaced(system: System, report):
         system.materialise()
         elected = _took_over(system, leader, writes, terminated)
         written_again = time.time()  # a write after the election was acknowledged: later failures are not the outage
+        status = playbook_ok("status.yml", what=f"status.yml with {leader.name} terminated")
         # AWS hands out private addresses at random, moto the lowest free one: another instance takes the old
         # address first, so that the replacement comes up on a new one, as it would in AWS.
         placeholder(leader.ip)
@@ -175,6 +177,9 @@ def test_leader_instance_terminated_and_replaced(system: System, report):
         deploy = playbook_ok("deploy_postgres.yml", what=f"deploy_postgres.yml on the new {leader.name}")
         rejoined = wait_for(system.pair_healthy, 120, f"the new {leader.name} to stream as the synchronous standby")
 
+    degraded = re.search(r"DEGRADED: ([^(]*) not in the cluster", " ".join(status.output.split()))
+    assert degraded and leader.name in degraded.group(1), (
+        f"status.yml did not report the cluster degraded without {leader.name}:\n{status.tail()}")
     new = system.postgres()[leader.name]
     assert new.instance_id != leader.instance_id, f"{leader.name} is still {leader.instance_id}: it was not replaced"
     assert new.ip != leader.ip, f"the replacement came up on the old address {new.ip}: the drill proves less"
@@ -188,10 +193,14 @@ def test_leader_instance_terminated_and_replaced(system: System, report):
     assert after == rails_containers, (
         f"containers on the rails nodes were re-created to follow the leader: {rails_containers} -> {after}")
     rows_lost = _none_lost(system, writes)
+    # The replacement caught up: it holds every note of this drill, those written while it was gone too.
+    standby_rows = system.sql(f"SELECT count(*) FROM notes WHERE text LIKE '{writes.marker} %'", node=new)
+    assert int(standby_rows) == len(_notes(system, writes)), (
+        f"the new {leader.name} holds {standby_rows} of this drill's notes, the leader {len(_notes(system, writes))}")
     acked_before = sum(1 for at in writes.acked.values() if at < terminated)
     report(**_figures(result, writes, terminated, written_again), elected_s=_s(elected),
            rows_acked_before_termination=acked_before, rows_lost=rows_lost,
-           leader=f"{leader.name}->{standby.name}", provision_s=_s(provision.seconds),
+           leader=f"{leader.name}->{standby.name}", status_degraded=1, provision_s=_s(provision.seconds),
            deploy_postgres_s=_s(deploy.seconds), rejoined_after_deploy_s=_s(rejoined),
            instance=f"{leader.instance_id}->{new.instance_id}", address=f"{leader.ip}->{new.ip}",
            volume=f"{volume['VolumeId']} kept and moved", rails_containers_recreated=0)
@@ -587,51 +596,47 @@ def test_bad_migration_restored_to_a_point_in_time(system: System, report):
            standby_streaming_after_s=_s(back + recloned))
 
 
-@pytest.mark.drill(10, "The standby lost with its data volume (destroy.yml, final snapshot): writes go on, status.yml "
-                       "shows the cluster degraded; provision.yml gives the new standby a blank volume and "
-                       "deploy_postgres.yml clones it - no manual step")
-def test_standby_lost_and_replaced(system: System, report):
+@pytest.mark.drill(10, "The standby's instance stopped (its zone impaired): reads go on, the leader's commits wait "
+                       "only until Patroni lets them go on without it, status.yml shows the cluster degraded; started "
+                       "again, it catches up and is the synchronous standby again by itself - no playbook run (a lost "
+                       "node replaced by provision.yml and deploy_postgres.yml: drill 3)")
+def test_standby_lost_and_back(system: System, report):
     leader, standby = system.primary(), system.standby()
-    volume = system.data_volume(standby.name)
 
     with (load(system.balancer_url + "/up") as result,
           app_writes(system.balancer_url, f"drill10-{int(time.time())}") as writes):
         lost_at = time.time()
-        destroy = playbook_ok("destroy.yml", "-e", f"nodes={standby.name}", "-e", "purge_data_volumes=true",
-                              what=f"destroy.yml with its data volume, {standby.name}")
+        system.lab.ec2.stop_instances(InstanceIds=[standby.instance_id])
         system.materialise()
         # With the synchronous standby gone, Patroni lets the leader's commits go on without it (not strict).
         wait_for(lambda: writes.acked and max(writes.acked.values()) > time.time() - 1, 60,
                  "writes through the app acknowledged without the standby")
         written_again = time.time()
-        status = playbook_ok("status.yml", what="status.yml with the standby lost")
-        # No -e create_data_volume=true: the new standby's blank volume is filled by replication.
-        provision = playbook_ok("provision.yml", what=f"provision.yml replacing {standby.name} (a blank volume)")
-        deploy = playbook_ok("deploy_postgres.yml", what=f"deploy_postgres.yml cloning the new {standby.name}")
-        cloned = wait_for(system.pair_healthy, 120, f"the new {standby.name} to stream as the synchronous standby")
+        status = playbook_ok("status.yml", what=f"status.yml with {standby.name} stopped")
+        alone = sum(1 for at in writes.acked.values() if at > written_again)
+        started = time.time()
+        system.lab.ec2.start_instances(InstanceIds=[standby.instance_id])
+        system.materialise()
+        wait_for(lambda: system.answers_ssh(system.postgres()[standby.name]), 120,
+                 f"{standby.name} to answer SSH again")
+        # Nobody runs a playbook: the boot starts PostgreSQL on the mounted volume, Patroni has it follow the leader
+        # and catch up on what it missed, and makes it the synchronous standby again.
+        wait_for(system.pair_healthy, 180, f"{standby.name} to stream again as the synchronous standby")
+        caught_up = time.time() - started
 
-    snapshot = re.search(r"final snapshot (snap-[0-9a-f]+)", " ".join(destroy.output.split()))
-    assert snapshot, f"destroy.yml did not name the final snapshot of {volume['VolumeId']}:\n{destroy.tail()}"
-    (snap,) = system.lab.ec2.describe_snapshots(SnapshotIds=[snapshot.group(1)])["Snapshots"]
-    assert snap["VolumeId"] == volume["VolumeId"] and snap["State"] == "completed", snap
-    gone = system.lab.ec2.describe_volumes(Filters=[{"Name": "volume-id", "Values": [volume["VolumeId"]]}])["Volumes"]
-    assert not gone, f"the data volume {volume['VolumeId']} was not deleted"
     degraded = re.search(r"DEGRADED: ([^(]*) not in the cluster", " ".join(status.output.split()))
     assert degraded and standby.name in degraded.group(1), (
         f"status.yml did not report the cluster degraded without {standby.name}:\n{status.tail()}")
-    new = system.postgres()[standby.name]
-    assert new.instance_id != standby.instance_id and system.primary().name == leader.name, (
-        f"{leader.name} should still lead and {standby.name} be a new instance: {system.cluster()}")
-    new_volume = system.data_volume(standby.name)
-    assert new_volume["VolumeId"] != volume["VolumeId"]
+    back = system.postgres()[standby.name]
+    assert back.instance_id == standby.instance_id and system.primary().name == leader.name, (
+        f"{leader.name} should still lead and {standby.name} follow it on its own instance: {system.cluster()}")
     rows_lost = _none_lost(system, writes)
-    clone_rows = system.sql(f"SELECT count(*) FROM notes WHERE text LIKE '{writes.marker} %'", node=new)
-    assert int(clone_rows) == len(_notes(system, writes)), (
-        f"the clone holds {clone_rows} of this drill's notes, the leader {len(_notes(system, writes))}")
-    report(**_figures(result, writes, lost_at, written_again), status_degraded=1, destroy_s=_s(destroy.seconds),
-           provision_s=_s(provision.seconds), deploy_postgres_s=_s(deploy.seconds),
-           streaming_after_deploy_s=_s(cloned), rows_lost=rows_lost, final_snapshot=snapshot.group(1),
-           volume=f"{volume['VolumeId']} deleted, {new_volume['VolumeId']} cloned")
+    standby_rows = system.sql(f"SELECT count(*) FROM notes WHERE text LIKE '{writes.marker} %'", node=back)
+    assert int(standby_rows) == len(_notes(system, writes)), (
+        f"{standby.name} holds {standby_rows} of this drill's notes, the leader {len(_notes(system, writes))}")
+    report(**_figures(result, writes, lost_at, written_again), status_degraded=1,
+           writes_while_alone=alone, caught_up_after_start_s=_s(caught_up),
+           rows_lost=rows_lost, standby_rows=f"{standby_rows} (as the leader)")
 
 
 @pytest.mark.drill(11, "Planned switchover under load (switchover_postgres.yml -e to=<standby>): the standby leads, "
