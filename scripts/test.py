@@ -14,14 +14,14 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), of
-           bad settings (no AWS at all) and the unit tests, these two at nice 19;
-  users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users), then
-           the images' Patroni tests (containers of their own);
-  idle     lint and the integration tests against a moto of their own: CPU work that needs neither the
-           lab nor a daemon. They start with the rails scenario and run beside it and the drills at the lowest CPU
-           priority (nice 19), on the CPU those leave idle while they wait for deploys, restores and outages (the
-           drills alone left a quarter of both cores idle; waiting for the idle lane before them cost minutes).
+  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
+           the images' Patroni tests (containers of their own, mostly waiting for Patroni);
+  users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users);
+  idle     lint, the integration tests against a moto of their own, of bad settings (no AWS at all) and the unit
+           tests: CPU work that needs neither the lab nor a daemon. They start with the rails scenario and run beside
+           it and the drills at the lowest CPU priority (nice 19), on the CPU those leave idle while they wait for
+           deploys, restores and outages (the drills alone leave two fifths of both cores idle; before them, the
+           scenarios and the node tests keep both cores busy: CPU work there lengthens the main lane).
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
 every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
 the failed stage is skipped).
@@ -61,7 +61,6 @@ class Stage:
     after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
     lab: bool = True  # needs the lab up (and so waits for it)
     alone: bool = False  # starts when every lane but `idle` has finished
-    nice: bool = False  # at the lowest CPU priority (every stage of the idle lane is), wherever it runs
     seconds: float | None = None
     cpu: float | None = None  # the machine's busy CPU seconds while it ran (every lane's, and the nodes')
     own_cpu: float | None = None  # CPU seconds of its command and what that started (not the nodes')
@@ -90,13 +89,17 @@ STAGES = [
           after=("venv",)),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
-    # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU): beside the first
-    # scenarios on the CPU they leave idle (nice), off the idle lane, which must end with the rails scenario.
-    Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane="offline",
-          lab=False, after=("venv",), nice=True),
-    # The unit tests too (CPU only, about 90 s): that lane ends minutes before the rails scenario; the idle lane must
-    # end with that scenario.
-    Stage("unit", MAKE + ["unit"], lane="offline", lab=False, after=("venv",), nice=True),
+    # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
+    # failover, an adoption, a node proxy - mostly waiting for Patroni (a sixth of a core): off the main lane
+    # (CI#42: 68 s there).
+    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
+          lab=False, after=("venv", "images")),
+    # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU), and the unit
+    # tests (CPU only): in the idle lane, on the CPU the rails scenario and the drills leave idle (CI#42: beside the
+    # first scenarios, at nice 19, they still took CPU from them).
+    Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane=IDLE,
+          lab=False, after=("venv",)),
+    Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
     Stage("images", MAKE + ["images"], lab=False),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
     Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
@@ -110,11 +113,6 @@ STAGES = [
     # The single node the postgres scenario leaves becomes the pair (the lab's setting): the rails scenario and the
     # drills run on it.
     molecule("pair"),
-    # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
-    # failover, an adoption, a node proxy - container-heavy, so after the postgres scenario, not beside the provision
-    # scenario; in the main lane, which ends before the users lane (that one gates the rails scenario).
-    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lab=False,
-          after=("venv", "images")),
     molecule("users", lane="users"),
     molecule("rails", alone=True),
     Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True),
@@ -180,8 +178,8 @@ class Run:
         log = LOGS / f"{stage.name.replace(' ', '-')}.log"
         started, cpu_started = time.monotonic(), busy_cpu_seconds()
         try:
-            niced = stage.nice or stage.lane == IDLE
-            argv = ["nice", "-n", "19", *stage.argv] if niced else stage.argv  # and all it starts
+            # The idle lane's stages at the lowest CPU priority, and all they start.
+            argv = ["nice", "-n", "19", *stage.argv] if stage.lane == IDLE else stage.argv
             if streamed:
                 say(stage.name)
                 rc = self._wait(stage, self._start(argv, env))
@@ -400,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
         for s in STAGES:
             needs = [*s.after, *([LAB] if s.lab else [])]
             print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}"
-                  f"{'nice ' if s.nice else ''}{'after ' + ', '.join(needs) if needs else ''}")
+                  f"{'after ' + ', '.join(needs) if needs else ''}")
         return 0
     unknown = [n for n in args.stages if not any(s.named([n]) for s in STAGES)]
     if unknown:
