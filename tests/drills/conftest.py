@@ -1,4 +1,4 @@
-"""Failure drills (issue 7): the whole system in the lab, under client load, while things go wrong.
+"""Failure drills: the whole system in the lab, under client load, while things go wrong.
 
 The ``system`` session fixture brings the lab up when it is down (and takes it down again at the end), then
 runs site.yml with release 1: provisioned nodes, admins, PostgreSQL, the seed, the app on every rails node -

@@ -1,4 +1,4 @@
-"""provision.yml never makes a blank data volume while this environment's data is elsewhere (issue 15, item 9).
+"""provision.yml never makes a blank data volume while this environment's data is elsewhere.
 
 roles/ebs_data_volume's "creatable" entry point, as provision.yml runs it before any node or volume is made, against
 a moto_server of its own: nothing at all - a blank volume may be made; the volume under its name - nothing to make;

@@ -1,4 +1,4 @@
-"""One environment never adopts another's instance (issue 15, item 7).
+"""One environment never adopts another's instance.
 
 Two environments of one project, with the same node names, subnet and AMI: provisioning the second launches a node
 of its own, and the first environment's node keeps its tags (and so its inventory group, its deploys and its
