@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-BENCHMARKS = ["provision.py", "deploy.py", "backup.py"]
+BENCHMARKS = ["provision.py", "deploy.py", "backup.py", "failover.py"]
 
 
 def lab_is_up() -> bool:
