@@ -14,11 +14,11 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry);
+  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
+           the images' Patroni tests (containers of their own, mostly waiting for Patroni);
   users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users);
-  idle     lint, the integration tests against a moto of their own, of bad settings (no AWS at all), the unit
-           tests, then the images' Patroni tests (containers of their own, no lab): work that needs no lab (the last
-           only a Docker daemon), in that order. They start with the rails scenario and run beside
+  idle     lint, the integration tests against a moto of their own, of bad settings (no AWS at all) and the unit
+           tests: CPU work that needs neither the lab nor a daemon. They start with the rails scenario and run beside
            it and the drills at the lowest CPU priority (nice 19), on the CPU those leave idle while they wait for
            deploys, restores and outages (the drills alone leave two fifths of both cores idle; before them, the
            scenarios and the node tests keep both cores busy: CPU work there lengthens the main lane).
@@ -89,18 +89,17 @@ STAGES = [
           after=("venv",)),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
+    # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
+    # failover, an adoption, a node proxy - mostly waiting for Patroni (a sixth of a core): off the main lane
+    # (CI#42: 68 s there).
+    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
+          lab=False, after=("venv", "images")),
     # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU), and the unit
     # tests (CPU only): in the idle lane, on the CPU the rails scenario and the drills leave idle (CI#42: beside the
     # first scenarios, at nice 19, they still took CPU from them).
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane=IDLE,
           lab=False, after=("venv",)),
     Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
-    # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab, no moto): a Patroni pair,
-    # its failover, an adoption, a node proxy - mostly waiting for Patroni, but their containers' initdb and Patroni
-    # are CPU the first scenarios need (CI#43: 87 s beside the provision scenario, both cores busy); last in the idle
-    # lane, when the drills wait for restores and outages.
-    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane=IDLE, lab=False,
-          after=("venv", "images")),
     Stage("images", MAKE + ["images"], lab=False),
     # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
     Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
