@@ -40,8 +40,7 @@ def figure(name: str, value) -> None:
 
 def lost(system: System, writes) -> int:
     """Acknowledged writes of ``writes`` the database does not hold."""
-    held = set(system.sql(f"SELECT text FROM notes WHERE text LIKE '{writes.marker} %'").splitlines())
-    return len(set(writes.acked) - held)
+    return len(set(writes.acked) - system.notes(writes))
 
 
 def failover(system: System) -> dict[str, float]:
@@ -73,8 +72,8 @@ def switchover(system: System) -> dict[str, float]:
         run = playbook_ok("switchover_postgres.yml", "-e", f"to={standby.name}", what="switchover_postgres.yml")
         wait_for(system.pair_healthy, 120, f"{leader.name} to stream as the synchronous standby")
         time.sleep(2)
-    first_failure = min((t for t in writes.failed if t >= started), default=started)
-    result = {"seconds": writes.outage(first_failure), "playbook": run.seconds, "lost": lost(system, writes)}
+    result = {"seconds": writes.outage(writes.first_failure(started)), "playbook": run.seconds,
+              "lost": lost(system, writes)}
     note(f"switchover {leader.name} -> {standby.name}: {result}")
     return result
 

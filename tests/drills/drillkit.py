@@ -428,6 +428,10 @@ class System:
 
     # ---- the database ---------------------------------------------------------------------------------------
 
+    def notes(self, writes: AppWrites, node: Node | None = None) -> set[str]:
+        """The notes of ``writes`` the database holds now (on the primary, or on ``node``)."""
+        return set(self.sql(f"SELECT text FROM notes WHERE text LIKE '{writes.marker} %'", node=node).splitlines())
+
     def sql(self, query: str, user: str = PG_USER, node: Node | None = None) -> str:
         """The query's result, as the app's user (or ``user``, e.g. the superuser ``postgres``), on the primary (or
         on ``node``: on a standby, read-only)."""
@@ -504,6 +508,10 @@ class AppWrites:
     def stop(self) -> None:
         self._stop.set()
         self.thread.join(timeout=self.timeout + 5)
+
+    def first_failure(self, since: float) -> float:
+        """The time of the first write sent at or after ``since`` that failed; ``since`` when none did."""
+        return min((t for t in self.failed if t >= since), default=since)
 
     def outage(self, since: float, until: float | None = None) -> float:
         """Seconds from ``since`` to the first acknowledged write after the last write that failed after it (and

@@ -47,16 +47,26 @@ def _outage(result, since: float) -> float:
     return _s(max(0.0, (result.last_failure or since) - since))
 
 
-def _notes(system: System, writes: AppWrites) -> set[str]:
-    """The notes of ``writes`` the database holds now."""
-    return set(system.sql(f"SELECT text FROM notes WHERE text LIKE '{writes.marker} %'").splitlines())
-
-
 def _none_lost(system: System, writes: AppWrites) -> str:
     """Every write the app acknowledged is in the database: "0/<acknowledged>" (else the drill fails)."""
-    lost = set(writes.acked) - _notes(system, writes)
+    lost = set(writes.acked) - system.notes(writes)
     assert not lost, f"{len(lost)} of {len(writes.acked)} acknowledged writes are missing: {sorted(lost)[:10]}"
     return f"0/{len(writes.acked)}"
+
+
+def _caught_up(system: System, writes: AppWrites, node: Node) -> int:
+    """``node`` (the standby) holds as many notes of ``writes`` as the leader, those written while it was gone too:
+    how many (else the drill fails)."""
+    held, leader = len(system.notes(writes, node=node)), len(system.notes(writes))
+    assert held == leader, f"{node.name} holds {held} of this drill's notes, the leader {leader}"
+    return held
+
+
+def _degraded(status, name: str) -> None:
+    """status.yml's output reports the cluster degraded without the node ``name`` (else the drill fails)."""
+    degraded = re.search(r"DEGRADED: ([^(]*) not in the cluster", " ".join(status.output.split()))
+    assert degraded and name in degraded.group(1), (
+        f"status.yml did not report the cluster degraded without {name}:\n{status.tail()}")
 
 
 def _figures(result, writes: AppWrites, since: float, until: float | None = None) -> dict:
@@ -177,9 +187,7 @@ def test_leader_instance_terminated_and_replaced(system: System, report):
         deploy = playbook_ok("deploy_postgres.yml", what=f"deploy_postgres.yml on the new {leader.name}")
         rejoined = wait_for(system.pair_healthy, 120, f"the new {leader.name} to stream as the synchronous standby")
 
-    degraded = re.search(r"DEGRADED: ([^(]*) not in the cluster", " ".join(status.output.split()))
-    assert degraded and leader.name in degraded.group(1), (
-        f"status.yml did not report the cluster degraded without {leader.name}:\n{status.tail()}")
+    _degraded(status, leader.name)
     new = system.postgres()[leader.name]
     assert new.instance_id != leader.instance_id, f"{leader.name} is still {leader.instance_id}: it was not replaced"
     assert new.ip != leader.ip, f"the replacement came up on the old address {new.ip}: the drill proves less"
@@ -193,10 +201,7 @@ def test_leader_instance_terminated_and_replaced(system: System, report):
     assert after == rails_containers, (
         f"containers on the rails nodes were re-created to follow the leader: {rails_containers} -> {after}")
     rows_lost = _none_lost(system, writes)
-    # The replacement caught up: it holds every note of this drill, those written while it was gone too.
-    standby_rows = system.sql(f"SELECT count(*) FROM notes WHERE text LIKE '{writes.marker} %'", node=new)
-    assert int(standby_rows) == len(_notes(system, writes)), (
-        f"the new {leader.name} holds {standby_rows} of this drill's notes, the leader {len(_notes(system, writes))}")
+    _caught_up(system, writes, new)
     acked_before = sum(1 for at in writes.acked.values() if at < terminated)
     report(**_figures(result, writes, terminated, written_again), elected_s=_s(elected),
            rows_acked_before_termination=acked_before, rows_lost=rows_lost,
@@ -624,16 +629,12 @@ def test_standby_lost_and_back(system: System, report):
         wait_for(system.pair_healthy, 180, f"{standby.name} to stream again as the synchronous standby")
         caught_up = time.time() - started
 
-    degraded = re.search(r"DEGRADED: ([^(]*) not in the cluster", " ".join(status.output.split()))
-    assert degraded and standby.name in degraded.group(1), (
-        f"status.yml did not report the cluster degraded without {standby.name}:\n{status.tail()}")
+    _degraded(status, standby.name)
     back = system.postgres()[standby.name]
     assert back.instance_id == standby.instance_id and system.primary().name == leader.name, (
         f"{leader.name} should still lead and {standby.name} follow it on its own instance: {system.cluster()}")
     rows_lost = _none_lost(system, writes)
-    standby_rows = system.sql(f"SELECT count(*) FROM notes WHERE text LIKE '{writes.marker} %'", node=back)
-    assert int(standby_rows) == len(_notes(system, writes)), (
-        f"{standby.name} holds {standby_rows} of this drill's notes, the leader {len(_notes(system, writes))}")
+    standby_rows = _caught_up(system, writes, back)
     report(**_figures(result, writes, lost_at, written_again), status_degraded=1,
            writes_while_alone=alone, caught_up_after_start_s=_s(caught_up),
            rows_lost=rows_lost, standby_rows=f"{standby_rows} (as the leader)")
@@ -659,7 +660,6 @@ def test_planned_switchover(system: System, report):
     switched = re.search(r"handed the lead to \S+ in ([0-9.]+) s", " ".join(run.output.split()))
     assert switched, f"switchover_postgres.yml did not say how long the handover took:\n{run.tail()}"
     # The write outage counts from the first write that failed (the playbook's checks before the handover fail none).
-    first_failure = min((t for t in writes.failed if t >= started), default=started)
-    report(**_figures(result, writes, first_failure), handover_s=switched.group(1), playbook_s=_s(run.seconds),
-           leader=f"{leader.name}->{standby.name}", rows_lost=rows_lost)
+    report(**_figures(result, writes, writes.first_failure(started)), handover_s=switched.group(1),
+           playbook_s=_s(run.seconds), leader=f"{leader.name}->{standby.name}", rows_lost=rows_lost)
 
