@@ -16,7 +16,8 @@ Stages run in lanes, one after another within a lane, the lanes side by side. Th
 each stage of another lane prints its output as one block when it ends:
   offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
            the images' Patroni tests (containers of their own, mostly waiting for Patroni);
-  users    the lab's node tests and the users scenario, on instances of their own (itest-*, Environment=users);
+  users    the lab balancer's test (an ALB of its own), the lab's node tests and the users scenario, on instances
+           of their own (itest-*, Environment=users);
   idle     lint, the integration tests against a moto of their own, of bad settings (no AWS at all) and the unit
            tests: CPU work that needs neither the lab nor a daemon. They start with the rails scenario and run beside
            it and the drills at the lowest CPU priority (nice 19), on the CPU those leave idle while they wait for
@@ -101,8 +102,11 @@ STAGES = [
           lab=False, after=("venv",)),
     Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
     Stage("images", MAKE + ["images"], lab=False),
-    # Before provisioning: the lab's single balancer follows the one ALB in the lab VPC.
-    Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"]),
+    # First in the users lane, beside the provision scenario: the lab's single balancer follows the lab VPC's ALB
+    # whose name sorts first, and this test's (itest-alb-*) sorts before the environment's (railsdeploy-lab), which
+    # no stage sends requests through before the rails scenario (CI#46: 42 s on the main lane).
+    Stage("integration balancer", ["pytest", "tests/integration/lab/test_balancer.py", "-v", "--durations=5"],
+          lane="users"),
     # Instances and volumes of its own (itest-*): beside the scenarios. An etcd cluster on three of them; a PostgreSQL
     # leader and its replica on two more.
     Stage("integration nodes", ["pytest", "tests/integration/lab/test_materialise.py",

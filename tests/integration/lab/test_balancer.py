@@ -47,17 +47,21 @@ def wait_answers(lab: Lab, want: set[str], what: str, timeout: float, n: int = 1
 
 
 @pytest.fixture
-def other_alb_guard(lab: Lab):
-    """The lab has one balancer: it follows the lab VPC's first ALB by name. Don't fight another session's."""
-    others = [lb["LoadBalancerName"] for lb in lab.elbv2.describe_load_balancers()["LoadBalancers"]
-              if lb.get("VpcId") == lab.vpc_id]
-    if others:
-        pytest.fail(f"another load balancer is in the lab VPC ({', '.join(others)}): the lab's single balancer "
-                    "follows only one, so this test cannot prove anything. Run it on a lab of its own "
+def alb_name(lab: Lab) -> str:
+    """This test's ALB's name. The lab has one balancer: it follows the lab VPC's ALB whose name sorts first, so this
+    test's must sort before every other (the environment's, ``<project>-<environment>``, may appear meanwhile: `make
+    test` runs this test beside the provision scenario). Don't fight another test's."""
+    name = unique("alb")
+    before = sorted(lb["LoadBalancerName"] for lb in lab.elbv2.describe_load_balancers()["LoadBalancers"]
+                    if lb.get("VpcId") == lab.vpc_id and lb["LoadBalancerName"] < name)
+    if before:
+        pytest.fail(f"another load balancer in the lab VPC sorts before {name} ({', '.join(before)}): the lab's single "
+                    "balancer follows only that one, so this test cannot prove anything. Run it on a lab of its own "
                     "(`make lab-down` first; `make integration` brings one up).")
+    return name
 
 
-def test_balancer_follows_targets_and_health(lab: Lab, cloud: Cloud, other_alb_guard):
+def test_balancer_follows_targets_and_health(lab: Lab, cloud: Cloud, alb_name: str):
     name_a, name_b = unique("web-a"), unique("web-b")
     a = cloud.run_instance(name_a, "us-west-2a")
     b = cloud.run_instance(name_b, "us-west-2b")
@@ -70,7 +74,7 @@ def test_balancer_follows_targets_and_health(lab: Lab, cloud: Cloud, other_alb_g
                        f"http.server on {name}")
         assert lab.ssh_ok(ip, "curl -fsS http://127.0.0.1/").strip() == name
 
-    _, tg = cloud.create_alb(unique("alb"), health_check_path="/up", interval=INTERVAL, healthy=HEALTHY,
+    _, tg = cloud.create_alb(alb_name, health_check_path="/up", interval=INTERVAL, healthy=HEALTHY,
                              unhealthy=UNHEALTHY)
     elb = lab.elbv2
 
