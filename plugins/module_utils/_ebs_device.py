@@ -5,13 +5,15 @@
 """Pure helpers for finding an EBS volume's block device on a node.
 
 Private to this collection (leading underscore): no compatibility promise to other collections.
-Nothing here touches the file system or runs commands, so every function is unit-testable as is.
+Nothing here runs commands; only DeviceFinder and major_minor look at the file system (the paths they are given).
 This code runs on the managed node: keep it importable on every Python that ansible-core 2.19 supports there.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import time
 import typing as t
 
 VOLUME_ID_RE = re.compile(r"vol-[0-9a-f]{8,17}")  # use with fullmatch: "$" would accept a trailing newline
@@ -145,3 +147,40 @@ def mounts_of_device(
         elif source.startswith("/") and resolve(source) == device:
             matches.append(entry)
     return matches
+
+
+def major_minor(rdev: int) -> str:
+    """A block device's numbers as mountinfo writes them (``st_rdev`` of its node), e.g. ``259:3``."""
+    return f"{os.major(rdev)}:{os.minor(rdev)}"
+
+
+class DeviceFinder:
+    """Looks for an EBS volume's device where udev and the kernel put it: the by-id link (Nitro), then the
+    attachment's device name and its Xen twin. ebs_device_info and data_volume_guard search alike."""
+
+    POLL_INTERVAL = 0.5
+
+    def __init__(self, volume_id: str, device_name: str | None, by_id_dir: str) -> None:
+        self.by_id_path = os.path.join(by_id_dir, by_id_name(volume_id))
+        self.candidates = [("by-id", self.by_id_path)]
+        self.candidates += [("device_name", path) for path in device_name_candidates(device_name)]
+
+    @property
+    def looked_at(self) -> list[str]:
+        return [path for _found_by, path in self.candidates]
+
+    def find_once(self) -> tuple[str, str] | None:
+        """(how it was found, the real device path), or None."""
+        for found_by, path in self.candidates:
+            if os.path.exists(path):  # follows symlinks: a dangling by-id link does not count
+                return found_by, os.path.realpath(path)
+        return None
+
+    def find(self, wait_timeout: int) -> tuple[str, str] | None:
+        """As find_once, polling for at most ``wait_timeout`` seconds (a fresh attachment's link appears late)."""
+        deadline = time.monotonic() + max(wait_timeout, 0)
+        while True:
+            found = self.find_once()
+            if found is not None or time.monotonic() >= deadline:
+                return found
+            time.sleep(min(self.POLL_INTERVAL, max(deadline - time.monotonic(), 0)))

@@ -170,27 +170,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.railsdeploy.aws.plugins.module_utils._data_volume_guard import judge
 from ansible_collections.railsdeploy.aws.plugins.module_utils._ebs_device import (
-    by_id_name,
-    device_name_candidates,
+    DeviceFinder,
+    major_minor,
     parse_mountinfo,
     volume_id_error,
 )
 
 MOUNTINFO = "/proc/self/mountinfo"
-
-
-def major_minor(number: int) -> str:
-    return f"{os.major(number)}:{os.minor(number)}"
-
-
-def find_device(volume_id: str, device_name: str | None, by_id_dir: str) -> tuple[list[str], str | None, str | None]:
-    """(paths looked at, how it was found, the real device path) - the same search as ebs_device_info."""
-    candidates = [("by-id", os.path.join(by_id_dir, by_id_name(volume_id)))]
-    candidates += [("device_name", path) for path in device_name_candidates(device_name)]
-    for found_by, path in candidates:
-        if os.path.exists(path):  # follows symlinks: a dangling by-id link does not count
-            return [path for _found_by, path in candidates], found_by, os.path.realpath(path)
-    return [path for _found_by, path in candidates], None, None
 
 
 def main() -> None:
@@ -212,7 +198,9 @@ def main() -> None:
         module.fail_json(msg=f"path must be absolute, got {module.params['path']!r}")
     path = os.path.realpath(module.params["path"])
 
-    looked_at, found_by, device = find_device(volume_id, module.params["device_name"], module.params["by_id_dir"])
+    finder = DeviceFinder(volume_id, module.params["device_name"], module.params["by_id_dir"])
+    looked_at = finder.looked_at
+    found_by, device = finder.find_once() or (None, None)
     device_numbers = None
     if device is not None:
         st = os.stat(device)

@@ -190,13 +190,12 @@ mounts:
 
 import os
 import stat
-import time
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.railsdeploy.aws.plugins.module_utils._ebs_device import (
-    by_id_name,
-    device_name_candidates,
+    DeviceFinder,
+    major_minor,
     mounts_of_device,
     parse_blkid_export,
     parse_mountinfo,
@@ -205,35 +204,6 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._ebs_device import
 
 MOUNTINFO = "/proc/self/mountinfo"
 SYS_CLASS_BLOCK = "/sys/class/block"
-POLL_INTERVAL = 0.5
-
-
-class DeviceFinder:
-    """Looks for the volume's device where udev and the kernel put it."""
-
-    def __init__(self, volume_id: str, device_name: str | None, by_id_dir: str) -> None:
-        self.by_id_path = os.path.join(by_id_dir, by_id_name(volume_id))
-        self.candidates = [("by-id", self.by_id_path)]
-        self.candidates += [("device_name", path) for path in device_name_candidates(device_name)]
-
-    @property
-    def looked_at(self) -> list[str]:
-        return [path for _found_by, path in self.candidates]
-
-    def find_once(self) -> tuple[str, str] | None:
-        for found_by, path in self.candidates:
-            if os.path.exists(path):  # follows symlinks: a dangling by-id link does not count
-                return found_by, os.path.realpath(path)
-        return None
-
-    def find(self, wait_timeout: int) -> tuple[str, str] | None:
-        deadline = time.monotonic() + max(wait_timeout, 0)
-        while True:
-            found = self.find_once()
-            if found is not None or time.monotonic() >= deadline:
-                return found
-            time.sleep(min(POLL_INTERVAL, max(deadline - time.monotonic(), 0)))
-
 
 def read_filesystem(module: AnsibleModule, device: str) -> dict[str, str]:
     blkid = module.get_bin_path("blkid", required=True)
@@ -278,14 +248,14 @@ def read_mounts(device: str) -> list[dict[str, str]]:
             entries = parse_mountinfo(handle.read())
     except OSError:
         return []
-    major_minor = None
+    numbers = None
     try:
         st = os.stat(device)
         if stat.S_ISBLK(st.st_mode):
-            major_minor = f"{os.major(st.st_rdev)}:{os.minor(st.st_rdev)}"
+            numbers = major_minor(st.st_rdev)
     except OSError:
         pass
-    return mounts_of_device(entries, device, os.path.realpath, major_minor)
+    return mounts_of_device(entries, device, os.path.realpath, numbers)
 
 
 def not_found_message(volume_id: str, finder: DeviceFinder, device_name: str | None, wait_timeout: int) -> str:
