@@ -26,12 +26,8 @@ description:
     changed, and the same in check mode.
 extends_documentation_fragment:
   - railsdeploy.aws.attributes
+  - railsdeploy.aws.attributes.info_module
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 options:
   path:
     description:

@@ -23,12 +23,8 @@ description:
   - Only reads; never changes anything.
 extends_documentation_fragment:
   - railsdeploy.aws.attributes
+  - railsdeploy.aws.attributes.info_module
   - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: none
 options:
   volume_id:
     description:
@@ -204,6 +200,7 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._ebs_device import
 
 MOUNTINFO = "/proc/self/mountinfo"
 SYS_CLASS_BLOCK = "/sys/class/block"
+
 
 def read_filesystem(module: AnsibleModule, device: str) -> dict[str, str]:
     blkid = module.get_bin_path("blkid", required=True)
