@@ -8,7 +8,9 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
 export RAILSDEPLOY_LAB_DIR := $(CURDIR)/lab
 LABCTL := $(PY) lab/labctl.py
-# The test app's release that `make demo` deploys (published in the lab registry at lab-up).
+# What `make demo` deploys: the real Rails app (lab/images/railsapp, Rails from Debian's packages), published in the
+# lab registry at lab-up; DEMO_APP=testapp deploys the test app the tests use instead.
+DEMO_APP ?= railsapp
 DEMO_RELEASE ?= 1
 COLLECTION_LINK := build/collections/ansible_collections/railsdeploy/aws
 
@@ -52,11 +54,14 @@ lab-down: venv  ## Remove every container, network, loop device and file of the 
 lab-status: venv  ## What the lab runs
 	$(LABCTL) status
 
-demo: lab-up  ## Bring up the whole system in the lab and deploy the app
-	ansible-playbook playbooks/site.yml -e rails_app_release=$(DEMO_RELEASE)
+demo: lab-up  ## Bring up the whole system in the lab and deploy the app (a real Rails app)
+	ansible-playbook playbooks/site.yml -e rails_app_release=$(DEMO_RELEASE) \
+	  -e 'railsdeploy_app_image={{ railsdeploy_registry }}/$(DEMO_APP)'
 	@url="$$($(LABCTL) env | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["balancer_url"])')"; \
 	for i in $$(seq 60); do curl -fsS -o /dev/null "$$url/up" && break; sleep 1; done; \
-	echo "Open $$url/ - release $$(curl -fsS "$$url/version") of the test app serves behind the lab balancer"
+	page="$$(curl -fsS "$$url/")"; \
+	echo "Open $$url/ - release $$(curl -fsS "$$url/version") of $(DEMO_APP) serves behind the lab balancer" \
+	  "($$(grep -o 'Rails [0-9.]*' <<<"$$page" | head -1 || echo 'not Rails'); $$(grep -o '[0-9]* notes* in PostgreSQL' <<<"$$page" || true))"
 
 lint: venv  ## ansible-lint (production profile), ansible-test sanity, ruff
 	@# Its syntax checks need no hosts: an empty inventory, not the lab's (unreadable while the lab is down, and a

@@ -18,11 +18,11 @@ each stage of another lane prints its output as one block when it ends:
            the images' Patroni tests (containers of their own, mostly waiting for Patroni);
   users    the lab balancer's test (an ALB of its own), the lab's node tests and the users scenario, on instances
            of their own (itest-*, Environment=users);
-  idle     lint, the integration tests against a moto of their own, of bad settings (no AWS at all) and the unit
-           tests: CPU work that needs neither the lab nor a daemon. They start with the rails scenario and run beside
-           it and the drills at the lowest CPU priority (nice 19), on the CPU those leave idle while they wait for
-           deploys, restores and outages (the drills alone leave two fifths of both cores idle; before them, the
-           scenarios and the node tests keep both cores busy: CPU work there lengthens the main lane).
+  idle     lint, the integration tests against a moto of their own, of bad settings (no AWS at all), the unit
+           tests and the real Rails app's image test: CPU work that needs no lab. They start with the rails scenario
+           and run beside it and the drills at the lowest CPU priority (nice 19), on the CPU those leave idle while
+           they wait for deploys, restores and outages (the drills alone leave two fifths of both cores idle; before
+           them, the scenarios and the node tests keep both cores busy: CPU work there lengthens the main lane).
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
 every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
 the failed stage is skipped).
@@ -101,6 +101,10 @@ STAGES = [
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane=IDLE,
           lab=False, after=("venv",)),
     Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
+    # The real Rails app's image (what `make demo` deploys) against the PostgreSQL image, no lab: Ruby's boots are
+    # CPU work, so beside the drills, not the first scenarios.
+    Stage("integration railsapp", ["pytest", "tests/integration/railsapp", "-v", "--durations=5"], lane=IDLE,
+          lab=False, after=("venv", "images")),
     Stage("images", MAKE + ["images"], lab=False),
     # First in the users lane, beside the provision scenario: the lab's single balancer follows the lab VPC's ALB
     # whose name sorts first, and this test's (itest-alb-*) sorts before the environment's (railsdeploy-lab), which

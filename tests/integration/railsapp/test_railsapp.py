@@ -1,0 +1,157 @@
+"""The lab's real Rails application (lab/images/railsapp: Rails 6.1, Puma and pg from Debian's packages) meets the app
+image contract, with the lab's PostgreSQL image and no lab: ``bin/rails db:prepare db:seed`` makes and seeds the
+database (a second run keeps the rows as they are); Puma serves on $PORT; the page lists the notes read from PostgreSQL
+and its form writes one (with Rails' CSRF token); ``/up`` answers 200 only while the database does; the fingerprinted
+assets are served from /assets, or named on ASSET_HOST (the CDN) when it is set; ``/version`` is APP_REVISION.
+
+A network and two containers of their own, removed at the end. Needs the lab images (`make images`). Run with
+``.venv/bin/pytest tests/integration/railsapp -v`` (about 40 s).
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+
+import pytest
+from labkit import config
+
+RAILSAPP = config.image("railsapp", "1")
+POSTGRES = config.image("postgres", "15")
+PASSWORD = "itest-railsapp-password-0000"  # noqa: S105 - a throwaway database's, never leaves the test
+SEEDED = ("Welcome to the railsdeploy lab.", "This note was written by bin/rails db:seed.",
+          "Rows written here must survive a restart of PostgreSQL.")
+
+
+def docker(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        pytest.fail(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr[-3000:]}")
+    return proc
+
+
+def wait(what: str, probe, timeout: float) -> None:
+    deadline, last = time.monotonic() + timeout, None
+    while time.monotonic() < deadline:
+        try:
+            last = probe()
+            if last:
+                return
+        except OSError as exc:
+            last = exc
+        time.sleep(0.5)
+    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+def get(opener: urllib.request.OpenerDirector, url: str, data: bytes | None = None) -> tuple[int, dict, str]:
+    """(status, headers, body) of a request; redirects are followed, an error status is returned, not raised."""
+    try:
+        with opener.open(url, data=data, timeout=10) as resp:
+            return resp.status, dict(resp.headers), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, dict(exc.headers), exc.read().decode()
+
+
+@pytest.fixture(scope="module")
+def app() -> Iterator[dict]:
+    tag = uuid.uuid4().hex[:6]
+    net, db, web = f"itest-railsapp-{tag}", f"itest-railsapp-db-{tag}", f"itest-railsapp-web-{tag}"
+    labels = ["--label", f"{config.LABEL}.itest=railsapp"]
+    database_url = f"postgres://app:{PASSWORD}@{db}:5432/app"
+    env = ["--env", f"DATABASE_URL={database_url}", "--env", "SECRET_KEY_BASE=" + "0" * 64]
+    docker("network", "create", *labels, net)
+    try:
+        docker("run", "--detach", "--name", db, *labels, "--network", net, "--env", f"POSTGRES_PASSWORD={PASSWORD}",
+               "--env", "POSTGRES_USER=app", "--env", "POSTGRES_DB=app", POSTGRES)
+        wait("PostgreSQL to take SQL", lambda: docker("exec", db, "psql", "-U", "app", "-d", "app", "-tAc", "select 1",
+                                                      check=False).stdout.strip() == "1", 90)
+
+        def rails(*tasks: str) -> subprocess.CompletedProcess:
+            return docker("run", "--rm", *labels, "--network", net, *env, RAILSAPP, "bin/rails", *tasks, check=False)
+
+        def sql(query: str) -> str:
+            return docker("exec", db, "psql", "-U", "app", "-d", "app", "-tAc", query).stdout.strip()
+
+        docker("run", "--detach", "--name", web, *labels, "--network", net, *env, "--env", "APP_REVISION=itest-7",
+               "--publish", "127.0.0.1::3000", RAILSAPP)
+        port = docker("port", web, "3000/tcp").stdout.split(":")[-1].strip()
+        yield {"url": f"http://127.0.0.1:{port}", "rails": rails, "sql": sql, "db": db, "web": web, "net": net,
+               "env": env, "labels": labels}
+    finally:
+        for container in (web, db):
+            logs = docker("logs", "--tail", "40", container, check=False)
+            print(f"--- {container} ---\n{logs.stdout}{logs.stderr}")
+            docker("rm", "--force", container, check=False)
+        docker("network", "rm", net, check=False)
+
+
+def test_db_prepare_and_seed_make_and_seed_the_database_once(app):
+    first = app["rails"]("db:prepare", "db:seed")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert app["sql"]("SELECT version FROM schema_migrations ORDER BY 1") == "20240101000001\n20240101000002"
+    assert app["sql"]("SELECT count(*) FROM notes") == "3"
+    again = app["rails"]("db:prepare", "db:seed")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert app["sql"]("SELECT count(*) FROM notes") == "3"
+    migrate = app["rails"]("db:migrate")
+    assert migrate.returncode == 0 and "migrating" not in migrate.stdout, migrate.stdout
+
+
+def test_the_page_lists_the_notes_from_postgresql_and_its_form_writes_one(app):
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+    wait("Puma to answer /up", lambda: get(opener, app["url"] + "/up")[0] == 200, 60)
+    status, _, page = get(opener, app["url"] + "/")
+    assert status == 200, page[-2000:]
+    assert all(text in page for text in SEEDED), page
+    assert "3 notes in PostgreSQL" in page
+    assert re.search(r"Rails 6\.1\.\d+", page) and "release itest-7" in page, page[-500:]
+
+    token = re.search(r'name="authenticity_token" value="([^"]+)"', page)
+    assert token, page
+    form = urllib.parse.urlencode({"authenticity_token": token[1], "note[text]": "written through the form"}).encode()
+    status, _, page = get(opener, app["url"] + "/notes", data=form)
+    assert status == 200 and "written through the form" in page and "4 notes in PostgreSQL" in page, page[-2000:]
+    assert app["sql"]("SELECT count(*) FROM notes WHERE text = 'written through the form'") == "1"
+
+    # Without the page's token Rails refuses the write, and nothing is written.
+    forged = urllib.parse.urlencode({"note[text]": "forged"}).encode()
+    status, _, _ = get(urllib.request.build_opener(), app["url"] + "/notes", data=forged)
+    assert status == 422
+    assert app["sql"]("SELECT count(*) FROM notes WHERE text = 'forged'") == "0"
+
+
+def test_assets_are_fingerprinted_and_served_or_named_on_the_asset_host(app):
+    opener = urllib.request.build_opener()
+    wait("Puma to answer /up", lambda: get(opener, app["url"] + "/up")[0] == 200, 60)
+    page = get(opener, app["url"] + "/")[2]
+    stylesheet = re.search(r'href="(/assets/application-[0-9a-f]{64}\.css)"', page)
+    assert stylesheet, page
+    status, headers, body = get(opener, app["url"] + stylesheet[1])
+    assert status == 200 and "font-family" in body
+    assert "immutable" in headers.get("Cache-Control", "")
+    assert get(opener, app["url"] + "/version")[2] == "itest-7"
+
+    # With ASSET_HOST (the CDN) the page names the same file there: a one-off container of the same image.
+    page = docker("run", "--rm", *app["labels"], "--network", app["net"], *app["env"], "--env",
+                  "ASSET_HOST=https://cdn.example.test", RAILSAPP, "bin/rails", "runner",
+                  "puts ApplicationController.helpers.stylesheet_link_tag('application')").stdout
+    assert f'href="https://cdn.example.test{stylesheet[1]}"' in page, page
+
+
+def test_up_answers_200_only_while_the_database_does(app):
+    opener = urllib.request.build_opener()
+    wait("Puma to answer /up", lambda: get(opener, app["url"] + "/up")[0] == 200, 60)
+    docker("stop", app["db"])
+    try:
+        wait("/up to answer 503 without the database", lambda: get(opener, app["url"] + "/up")[0] == 503, 30)
+        assert get(opener, app["url"] + "/version")[0] == 200  # the app itself still serves
+    finally:
+        docker("start", app["db"])
+    wait("/up to answer 200 once the database is back", lambda: get(opener, app["url"] + "/up")[0] == 200, 60)
