@@ -4,12 +4,15 @@
 3 nodes, switching release; (c) deploy_rails.yml again with the same release (a no-op), then status.yml and
 logs.yml on the 3 nodes; (e) a release that fails its health check at the second node (the first node is given
 APP_BROKEN=0 by an inventory of its own), which the automatic rollback undoes; (f) a rollback of the 3 nodes to the
-release before (retained, no pull); (d) deploy_rails.yml to 1 node, switching release. lab/loadgen.py sends
+release before (retained, no pull); (d) deploy_rails.yml to 1 node, switching release; (g) the real Rails app
+(lab/images/railsapp) deployed to the 3 nodes, then its release 2 as in (b). lab/loadgen.py sends
 requests to the balancer's /version throughout the deploys. Prints `seed_method_failed_requests`,
 `seed_method_error_seconds`, `deploy_failed_requests`, `deploy_requests_total`, `deploy_seconds_3`,
 `deploy_seconds_1`, `deploy_ratio_3_to_1`, `noop_deploy_seconds`, `noop_deploy_changed`, `status_seconds_3` (the
 goal: under 10 s), `status_changed`, `logs_seconds_3`, `auto_rollback_seconds`, `auto_rollback_failed_requests`,
-`rollback_seconds_3`, `rollback_failed_requests` as each is measured; details go to stderr as `# ` lines.
+`rollback_seconds_3`, `rollback_failed_requests`, `rails_app_deploy_seconds_3`, `rails_app_deploy_failed_requests`,
+`rails_app_deploy_floor_seconds_3`, `rails_app_deploy_floor_ratio_3` as each is measured; details go to stderr as
+`# ` lines.
 
 The physical floor of (b), measured in the same run: `deploy_floor_seconds_3` = the release's image pulled on the 3
 nodes at once (`docker pull` on each, before (b), which then pulls it again) + the migration command of the release
@@ -165,10 +168,10 @@ def load(label: str, url: str) -> Iterator[dict]:
              f"{summary.get('failures_by_kind', {})}, {summary['error_seconds']} error second(s), answers {answers}")
 
 
-def remove_image(hosts: str, release: str) -> None:
+def remove_image(hosts: str, release: str, repository: str = "{{ railsdeploy_app_image }}") -> None:
     """The release's image is not on these nodes (so the next deploy of it pulls)."""
     ansible(["ansible", hosts, "--become", "-m", "community.docker.docker_image_remove",
-             "-a", f"name={{{{ railsdeploy_app_image }}}}:{release}"], what=f"removing image {release} on {hosts}")
+             "-a", f"name={repository}:{release}"], what=f"removing image {release} on {hosts}")
 
 
 def remove_seed_containers() -> None:
@@ -325,6 +328,21 @@ def floor_probe(node: str, ref: str, mode: str, last: str) -> float:
     return float(proc.stdout.strip())
 
 
+def floor(proc: subprocess.CompletedProcess, nodes: dict[str, str], ref: str, pull: float, label: str) -> float:
+    """The physical floor of the deploy ``proc`` of ``ref`` (now serving) to ``nodes``: the parallel pull (measured
+    before it) + the migration + for each node the boot to healthy (best of 3, on a node) + its drain (the deploy's
+    summary)."""
+    drained = drains(proc.stdout)
+    if sorted(drained) != sorted(nodes):
+        raise Failed(f"the deploy's summary gives the drain of {sorted(drained)}, not of {sorted(nodes)}")
+    migrate = floor_probe(ONE_NODE, ref, "migrate", json.dumps(["bin/rails", "db:migrate"]))
+    boot = min(floor_probe(ONE_NODE, ref, "boot", "3000") for _ in range(3))
+    note(f"floor of {label}: pull on {len(nodes)} nodes at once {pull:.1f} s + migration {migrate:.1f} s + "
+         f"{len(nodes)} x boot to healthy {boot:.2f} s + drains "
+         f"{', '.join(f'{n} {d:g} s' for n, d in sorted(drained.items()))}")
+    return pull + migrate + sum(boot + d for d in drained.values())
+
+
 def drains(output: str) -> dict[str, float]:
     """Each node's drain, from the deploy's summary (the railsdeploy.aws.concise callback's DEPLOY SUMMARY)."""
     summary = output.rsplit("DEPLOY SUMMARY", 1)
@@ -360,14 +378,7 @@ def main() -> int:
         wait_serving(nodes, "2", timeout=60)
 
         # The floor of (b), measured on the nodes now serving release 2.
-        drained = drains(proc.stdout)
-        if sorted(drained) != sorted(nodes):
-            raise Failed(f"the deploy's summary gives the drain of {sorted(drained)}, not of {sorted(nodes)}")
-        migrate = floor_probe(ONE_NODE, ref, "migrate", json.dumps(["bin/rails", "db:migrate"]))
-        boot = min(floor_probe(ONE_NODE, ref, "boot", "3000") for _ in range(3))
-        floor_3 = pull_3 + migrate + sum(boot + d for d in drained.values())
-        note(f"floor of (b): pull on 3 nodes at once {pull_3:.1f} s + migration {migrate:.1f} s + 3 x boot to "
-             f"healthy {boot:.2f} s + drains {', '.join(f'{n} {d:g} s' for n, d in sorted(drained.items()))}")
+        floor_3 = floor(proc, nodes, ref, pull_3, "(b)")
         figure("deploy_floor_seconds_3", f"{floor_3:.1f}")
         figure("deploy_floor_ratio_3", f"{deploy_3 / floor_3:.2f}")
 
@@ -418,6 +429,26 @@ def main() -> int:
         figure("deploy_ratio_3_to_1", f"{deploy_3 / deploy_1:.2f}")
         if summary.get("failed"):
             note(f"deploy to {ONE_NODE}: {summary['failed']} failed request(s)")
+
+        # (g) the real Rails app (lab/images/railsapp): release 1 on the 3 nodes, then release 2 as in (b), its floor
+        # measured the same way (Rails boots in about a second here, the test app in a tenth).
+        railsapp_image = "{{ railsdeploy_registry }}/railsapp"
+        railsapp = ["-e", f"railsdeploy_app_image={railsapp_image}"]
+        playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=1", *railsapp,
+                 what="deploy_rails.yml the Rails app's release 1 to 3 nodes")
+        wait_serving(nodes, "1", timeout=60)
+        ref = image_ref(ONE_NODE, "2")
+        pull_3 = pull_in_parallel(nodes, ref)
+        remove_image("rails", "2", railsapp_image)
+        with load("rails_app_deploy_3", url) as summary:
+            proc, rails_3 = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=2",
+                                     *railsapp, what="deploy_rails.yml the Rails app's release 2 to 3 nodes")
+        figure("rails_app_deploy_seconds_3", f"{rails_3:.1f}")
+        figure("rails_app_deploy_failed_requests", summary["failed"])
+        wait_serving(nodes, "2", timeout=60)
+        rails_floor = floor(proc, nodes, ref, pull_3, "(g)")
+        figure("rails_app_deploy_floor_seconds_3", f"{rails_floor:.1f}")
+        figure("rails_app_deploy_floor_ratio_3", f"{rails_3 / rails_floor:.2f}")
     except (Failed, subprocess.TimeoutExpired, OSError, KeyError, ValueError) as exc:
         failed = exc
         note(f"deploy bench failed: {exc}")

@@ -35,8 +35,8 @@ class Build:
 
 
 # Everything `make setup` builds. The test app comes in two releases plus one whose
-# health check fails, for deploy tests; the real Rails app (Rails from Debian's packages) in one, for
-# `make demo`; the rails nodes' proxy in two variants, for proxy upgrades.
+# health check fails, for deploy tests; the real Rails app (Rails from Debian's packages) in two, for
+# `make demo` and the deploy benchmark; the rails nodes' proxy in two variants, for proxy upgrades.
 BUILDS = [
     Build("node", "latest"),
     Build("balancer", "latest"),
@@ -47,6 +47,7 @@ BUILDS = [
     Build("testapp", "2", {"APP_RELEASE": "2"}),
     Build("testapp", "broken", {"APP_RELEASE": "broken", "APP_BROKEN": "1"}),
     Build("railsapp", "1", {"APP_RELEASE": "1"}),
+    Build("railsapp", "2", {"APP_RELEASE": "2"}),
     Build("proxy", "1", {"PROXY_VARIANT": "1"}),
     Build("proxy", "2", {"PROXY_VARIANT": "2"}),
 ]
@@ -59,6 +60,7 @@ PUBLISHED = {"postgres:15": config.image("postgres", "15"),
              "testapp:2": config.image("testapp", "2"),
              "testapp:broken": config.image("testapp", "broken"),
              "railsapp:1": config.image("railsapp", "1"),
+             "railsapp:2": config.image("railsapp", "2"),
              "haproxy:2.6-lab1": config.image("proxy", "1"),
              "haproxy:2.6-lab2": config.image("proxy", "2")}
 REGISTRY_DATA = "/var/lib/docker-registry"  # lab/images/registry/config.yml
