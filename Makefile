@@ -59,9 +59,9 @@ demo: lab-up  ## Bring up the whole system in the lab and deploy the app (a real
 	  -e 'railsdeploy_app_image={{ railsdeploy_registry }}/$(DEMO_APP)'
 	@url="$$($(LABCTL) env | $(PY) -c 'import json,sys; print(json.load(sys.stdin)["balancer_url"])')"; \
 	for i in $$(seq 60); do curl -fsS -o /dev/null "$$url/up" && break; sleep 1; done; \
-	page="$$(curl -fsS "$$url/")"; \
-	echo "Open $$url/ - release $$(curl -fsS "$$url/version") of $(DEMO_APP) serves behind the lab balancer" \
-	  "($$(grep -o 'Rails [0-9.]*' <<<"$$page" | head -1 || echo 'not Rails'); $$(grep -o '[0-9]* notes* in PostgreSQL' <<<"$$page" || true))"
+	page="$$(curl -fsS "$$url/")"; rails="$$(grep -o 'Rails [0-9.]*[0-9]' <<<"$$page" | head -1)"; \
+	notes="$$(grep -o '[0-9]* notes* in PostgreSQL' <<<"$$page" | head -1)"; \
+	echo "Open $$url/ - release $$(curl -fsS "$$url/version") of $(DEMO_APP) serves behind the lab balancer$${rails:+ ($$rails, $$notes)}"
 
 lint: venv  ## ansible-lint (production profile), ansible-test sanity, ruff
 	@# Its syntax checks need no hosts: an empty inventory, not the lab's (unreadable while the lab is down, and a
