@@ -389,6 +389,9 @@ class System:
 
     # ---- what a user has: compared before and after a refused run ------------------------------------------
 
+    # This environment's volumes and snapshots (the lab's node tests make their own beside the drills, itest-*).
+    _environment = [{"Name": "tag:Project", "Values": [PROJECT]}, {"Name": "tag:Environment", "Values": [ENVIRONMENT]}]
+
     def fingerprint(self) -> dict[str, Any]:
         """Everything a refused run must leave as it was: instances, volumes and their attachments, DNS records,
         healthy targets, each node's running containers (a re-created one has a new start time), the release
@@ -397,7 +400,7 @@ class System:
         ec2, lab = self.lab.ec2, self.lab
         all_nodes = self.nodes(states=("pending", "running", "stopping", "stopped"))
         volumes = sorted((v["VolumeId"], v["State"], tuple(sorted(a["InstanceId"] for a in v.get("Attachments", []))))
-                         for v in ec2.describe_volumes()["Volumes"])
+                         for v in ec2.describe_volumes(Filters=self._environment)["Volumes"])
         route53 = boto_client(lab, "route53")
         records = sorted((r["Name"], r["Type"], json.dumps(r.get("ResourceRecords") or r.get("AliasTarget"),
                                                             sort_keys=True))
@@ -406,9 +409,8 @@ class System:
         s3 = boto_client(lab, "s3")
         objects = sorted(o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=ASSETS_BUCKET)
                          for o in page.get("Contents", []))
-        snapshots = sorted(snap["SnapshotId"] for snap in ec2.describe_snapshots(OwnerIds=["self"], Filters=[
-            {"Name": "tag:Project", "Values": [PROJECT]}, {"Name": "tag:Environment", "Values": [ENVIRONMENT]}])[
-                "Snapshots"])
+        snapshots = sorted(snap["SnapshotId"] for snap in ec2.describe_snapshots(OwnerIds=["self"],
+                                                                                   Filters=self._environment)["Snapshots"])
         primary = self.primary()
         return {
             "instances": {n.name: (n.instance_id, n.state, n.ip) for n in all_nodes.values()},
