@@ -14,7 +14,7 @@ DEMO_APP ?= railsapp
 DEMO_RELEASE ?= 1
 COLLECTION_LINK := build/collections/ansible_collections/railsdeploy/aws
 
-.PHONY: help setup venv host images lab-up lab-down lab-status demo test lint unit integration molecule drills bench clean
+.PHONY: help setup venv host images lab-up lab-down lab-status demo test lint role-docs unit integration molecule drills bench clean
 
 help:  ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,6 +70,9 @@ lint: venv  ## ansible-lint (production profile), ansible-test sanity, ruff
 	tests/sanity/run.sh
 	tests/build/check_build.sh
 	ruff check .
+
+role-docs: venv  ## Each role's README.md: the entry points and variables, from its meta/argument_specs.yml
+	python scripts/role_docs.py
 
 unit: venv  ## Unit tests (no lab needed)
 	pytest tests/unit --durations=10
