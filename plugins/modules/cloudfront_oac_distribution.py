@@ -400,13 +400,13 @@ except ImportError:
 from ansible.module_utils.common.dict_transformations import camel_dict_to_snake_dict
 from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto3_error_code
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import (
     ansible_dict_to_boto3_tag_list,
     boto3_tag_list_to_ansible_dict,
     compare_aws_tags,
 )
 
+from ansible_collections.railsdeploy.aws.plugins.module_utils._cloudfront_distribution import DistributionFinder
 from ansible_collections.railsdeploy.aws.plugins.module_utils._cloudfront_oac import (
     acm_certificate_arn_error,
     aliases_error,
@@ -417,45 +417,21 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._cloudfront_oac im
     config_changes,
     desired_settings,
     managed_view,
-    order_candidates,
     s3_rest_domain,
 )
 
 WAIT_DELAY = 15
 
 
-@AWSRetry.jittered_backoff()
-def _list_distributions(client) -> list[dict]:
-    pages = client.get_paginator("list_distributions").paginate().build_full_result()
-    return (pages.get("DistributionList") or {}).get("Items") or []
-
-
-class DistributionManager:
-    """Finds the distribution by caller reference and brings it to the requested state."""
+class DistributionManager(DistributionFinder):
+    """Finds the distribution by caller reference (DistributionFinder) and brings it to the requested state."""
 
     def __init__(self, module: AnsibleAWSModule) -> None:
-        self.module = module
-        self.client = module.client("cloudfront", retry_decorator=AWSRetry.jittered_backoff())
-        self.caller_reference: str = module.params["caller_reference"]
+        super().__init__(module)
         self.changed = False
         self.changes: list[str] = []
 
     # -- one small function per API call ---------------------------------------------------------------------
-
-    def list_distributions(self) -> list[dict]:
-        try:
-            return _list_distributions(self.client)
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-            self.module.fail_json_aws(e, msg="Could not list CloudFront distributions")
-
-    def get_config(self, distribution_id: str) -> tuple[dict, str] | None:
-        try:
-            found = self.client.get_distribution_config(Id=distribution_id, aws_retry=True)
-        except is_boto3_error_code("NoSuchDistribution"):
-            return None
-        except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
-            self.module.fail_json_aws(e, msg=f"Could not read the configuration of distribution {distribution_id}")
-        return found["DistributionConfig"], found.get("ETag", "")
 
     def get_distribution(self, distribution_id: str) -> dict:
         try:
@@ -540,26 +516,6 @@ class DistributionManager:
             )
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
             self.module.fail_json_aws(e, msg=f"Could not wait for distribution {distribution_id}")
-
-    # -- lookup -------------------------------------------------------------------------------------------------
-
-    def find(self, origin_domain: str) -> dict | None:
-        """The distribution whose CallerReference is ours, with its config and ETag, or None."""
-        for summary in order_candidates(self.list_distributions(), origin_domain):
-            found = self.get_config(summary["Id"])
-            if found is None:
-                continue  # deleted meanwhile
-            config, etag = found
-            if config.get("CallerReference") == self.caller_reference:
-                return {
-                    "Id": summary["Id"],
-                    "ARN": summary.get("ARN", ""),
-                    "DomainName": summary.get("DomainName", ""),
-                    "Status": summary.get("Status", ""),
-                    "ETag": etag,
-                    "DistributionConfig": config,
-                }
-        return None
 
     @staticmethod
     def _distribution(distribution: dict, etag: str) -> dict:
