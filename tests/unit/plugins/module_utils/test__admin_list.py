@@ -1,4 +1,5 @@
-"""Unit tests for roles/admin_users/files/check_admins.py: the admin list check run before any host.
+"""The admin list check run before any host (module_utils/_admin_list.py, and the module admin_list_info as the
+admin_users role runs it).
 
 The key checks are also compared with OpenSSH itself (``ssh-keygen -l``) when it is installed: a key the
 filter accepts must be one OpenSSH reads, and a mangled key the filter refuses must be one it refuses.
@@ -7,20 +8,16 @@ filter accepts must be one OpenSSH reads, and a mangled key the filter refuses m
 from __future__ import annotations
 
 import base64
-import importlib.util
 import json
 import shutil
 import struct
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
+from ansible.module_utils.testing import patch_module_args
 
-SCRIPT = Path(__file__).resolve().parents[4] / "roles" / "admin_users" / "files" / "check_admins.py"
-_spec = importlib.util.spec_from_file_location("check_admins", SCRIPT)
-check = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(check)
+from ansible_collections.railsdeploy.aws.plugins.module_utils import _admin_list as check
+from ansible_collections.railsdeploy.aws.plugins.modules import admin_list_info
 
 # Public halves of throw-away keys made with ssh-keygen for these tests.
 ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAINCxattxRkqHSZLVf7HuZXZx+1aTgEYbHaLm3/UjvLHq alice@laptop"
@@ -247,38 +244,57 @@ def test_an_unknown_but_well_formed_directive_is_left_to_sshd():
     assert check.admin_users_settings_problems({"NoSuchDirective": "yes"}, [], FIXED) == []
 
 
-# --- the script as the role runs it ------------------------------------------------------------------
+# --- the module as the role runs it ------------------------------------------------------------------
 
 
-def _run(request: dict) -> dict:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT)], input=json.dumps(request), capture_output=True, text=True, check=True
-    )
-    return json.loads(done.stdout)
+def _run(args: dict, capsys) -> dict:
+    with patch_module_args(args), pytest.raises(SystemExit):
+        admin_list_info.main()
+    return json.loads(capsys.readouterr().out)
 
 
-def test_script_returns_the_normalised_list_when_valid():
-    answer = _run({"admins": [{"name": "carol", "ssh_keys": ECDSA_256}], "reserved": ["root"], "sshd_options": {}})
-    assert answer == {
-        "problems": [],
-        "admins": [{"name": "carol", "ssh_keys": [ECDSA_256], "sudo": "none", "state": "present", "docker": False}],
-    }
+def test_module_returns_the_normalised_list_when_valid(capsys):
+    answer = _run({"admins": [{"name": "carol", "ssh_keys": ECDSA_256}], "reserved": ["root"], "sshd_options": {}},
+                  capsys)
+    assert answer["changed"] is False and answer["problems"] == []
+    assert answer["admins"] == [
+        {"name": "carol", "ssh_keys": [ECDSA_256], "sudo": "none", "state": "present", "docker": False}]
 
 
-def test_script_returns_every_problem_and_no_admins_when_invalid():
+def test_module_returns_every_problem_and_no_admins_when_invalid(capsys):
     answer = _run(
         {
             "admins": [_admin(sudo="maybe"), _admin()],
             "reserved": [],
             "sshd_options": {"PermitRootLogin": "yes"},
             "fixed_sshd_options": FIXED,
-        }
+        },
+        capsys,
     )
     assert answer["admins"] == []
     assert len(answer["problems"]) == 3, answer["problems"]
 
 
+def test_module_calls_an_unset_list_a_problem(capsys):
+    answer = _run({"reserved": ["root"]}, capsys)
+    assert answer["admins"] == [] and len(answer["problems"]) == 1, answer
+    assert "railsdeploy_admins" in answer["problems"][0]
+
+
+def test_module_reads_the_login_key_files_public_key(capsys, key_pair):
+    path, public = key_pair
+    files = {"rails2001": path}
+    assert _run({"admins": [], "login_keys": [public], "login_key_files": files}, capsys)["problems"] == []
+    [problem] = _run({"admins": [], "login_keys": [ED25519], "login_key_files": files}, capsys)["problems"]
+    assert "lacks the key Ansible logs in with" in problem and path in problem
+
+
 # --- the keys of Ansible's login user (railsdeploy_deployer_keys) ---------------------------------------------
+
+
+def _public_key_of(path: str) -> tuple[int, str, str]:
+    done = subprocess.run(["ssh-keygen", "-y", "-f", path], capture_output=True, text=True, check=False)
+    return done.returncode, done.stdout, done.stderr
 
 
 @pytest.fixture
@@ -290,32 +306,32 @@ def key_pair(tmp_path):
 
 
 def test_no_deployer_keys_leave_the_login_user_alone():
-    assert check.login_keys_problems([], {}) == []
+    assert check.login_keys_problems([], {}, _public_key_of) == []
 
 
 def test_deployer_keys_that_hold_ansibles_own_key_pass(key_pair):
     path, public = key_pair
-    assert check.login_keys_problems([public, ED25519], {"rails2001": path, "rails2002": path}) == []
+    assert check.login_keys_problems([public, ED25519], {"rails2001": path, "rails2002": path}, _public_key_of) == []
 
 
 def test_deployer_keys_without_ansibles_own_key_are_refused_naming_the_file(key_pair):
     path, _public = key_pair
-    [problem] = check.login_keys_problems([ED25519], {"rails2001": path, "rails2002": path})
+    [problem] = check.login_keys_problems([ED25519], {"rails2001": path, "rails2002": path}, _public_key_of)
     assert "lacks the key Ansible logs in with" in problem and path in problem
 
 
 def test_one_key_file_named_two_ways_is_one_problem(key_pair, tmp_path):
     path, _public = key_pair
     other_way = str(tmp_path / ".." / tmp_path.name / "deployer")
-    assert len(check.login_keys_problems([ED25519], {"localhost": path, "rails2001": other_way})) == 1
+    assert len(check.login_keys_problems([ED25519], {"localhost": path, "rails2001": other_way}, _public_key_of)) == 1
 
 
 def test_deployer_keys_need_a_key_file_to_prove_ansibles_login():
-    [problem] = check.login_keys_problems([ED25519], {})
+    [problem] = check.login_keys_problems([ED25519], {}, _public_key_of)
     assert "no host sets ansible_ssh_private_key_file: set it" in problem
 
 
 def test_a_bad_deployer_key_is_named(key_pair):
     path, _public = key_pair
-    [problem] = check.login_keys_problems(["ssh-ed25519 AAAA-broken"], {"rails2001": path})
+    [problem] = check.login_keys_problems(["ssh-ed25519 AAAA-broken"], {"rails2001": path}, _public_key_of)
     assert problem.startswith("railsdeploy_deployer_keys (admin_users_login_keys) item 1 ")

@@ -2,36 +2,29 @@
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
 
-"""Check and normalise the admin list of the admin_users role, on the controller.
+"""Checks and normalises the admin list of the admin_users role (module admin_list_info, on the controller).
 
-The role runs this script once on the controller (``ansible_playbook_python``, before any host is
-changed) with a JSON document on stdin::
-
-    {"admins": [...], "reserved": [...], "min_rsa_bits": 2048,
-     "sshd_options": {...}, "sudo_defaults": [...], "fixed_sshd_options": {...},
-     "login_keys": [...], "login_key_files": {host: ansible_ssh_private_key_file}}
-
-and reads ``{"problems": [...], "admins": [...]}`` from stdout: every problem at once (one message per
-problem, naming the admin and the field), so an operator fixes admins.yml in one go, and the list with its
-defaults filled in. (A script rather than a filter plugin: roles inside a collection cannot carry plugins.)
+Every problem at once (one message per problem, naming the admin and the field), so an operator fixes admins.yml in
+one go, and the list with its defaults filled in.
 
 SSH public keys are checked by decoding them, as ``ssh-keygen -l`` does: the key type is one OpenSSH
 accepts, the base64 body decodes, the type inside the body matches the one in front, and the body holds
 exactly the fields of that type (an RSA modulus of at least ``min_rsa_bits``, a 32-byte Ed25519 key, an
 ECDSA point of its curve's size). A truncated copy-paste, a private key, a PuTTY export or a key with
 ``authorized_keys`` options in front is refused with what is wrong.
+
+Private to this collection (leading underscore): no compatibility promise to other collections. Nothing here runs a
+command: the public key of a private key file comes from the caller (login_keys_problems' ``public_key_of``).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 import struct
-import subprocess
-import sys
+from collections.abc import Callable
 from typing import Any
 
 FIELDS = ("name", "ssh_keys", "sudo", "state", "docker")
@@ -273,10 +266,16 @@ def admin_users_settings_problems(
     return problems
 
 
-def login_keys_problems(login_keys: Any, key_files: dict[str, str], min_rsa_bits: int = 2048) -> list[str]:
+def login_keys_problems(
+    login_keys: Any,
+    key_files: dict[str, str],
+    public_key_of: Callable[[str], tuple[int, str, str]],
+    min_rsa_bits: int = 2048,
+) -> list[str]:
     """Problems of admin_users_login_keys (railsdeploy_deployer_keys), the exact keys of Ansible's login user: each
     a valid key, and the key of every host's ansible_ssh_private_key_file among them - else Ansible's next login to
-    that host would fail, and nothing could repair it."""
+    that host would fail, and nothing could repair it. ``public_key_of(path)``: the (rc, stdout, stderr) of
+    ``ssh-keygen -y -f path``."""
     name = "railsdeploy_deployer_keys (admin_users_login_keys)"
     if login_keys in (None, [], ""):
         return []
@@ -294,12 +293,12 @@ def login_keys_problems(login_keys: Any, key_files: dict[str, str], min_rsa_bits
         return [f"{name} replaces the keys of Ansible's login user, but no host sets ansible_ssh_private_key_file: "
                 "set it, so that the run can prove Ansible's own key stays (an SSH agent's key cannot be checked)"]
     for path in sorted({os.path.realpath(p) for p in key_files.values()}):
-        done = subprocess.run(["ssh-keygen", "-y", "-f", path], capture_output=True, text=True, check=False)
-        if done.returncode != 0:
+        rc, out, err = public_key_of(path)
+        if rc != 0:
             problems.append(f"cannot read the public key of {path} (an ansible_ssh_private_key_file): "
-                            f"{done.stderr.strip()[:200]}")
+                            f"{err.strip()[:200]}")
             continue
-        if parse_public_key(done.stdout.strip(), min_rsa_bits)[1] not in listed:
+        if parse_public_key(out.strip(), min_rsa_bits)[1] not in listed:
             problems.append(f"{name} lacks the key Ansible logs in with ({path}): the run would lock Ansible out. "
                             f"Add its public key (ssh-keygen -y -f {path}).")
     return problems
@@ -322,21 +321,3 @@ def admin_users_normalize(admins: list[dict]) -> list[dict]:
             }
         )
     return result
-
-
-def main() -> int:
-    request = json.load(sys.stdin)
-    problems = admin_users_problems(
-        request.get("admins"), request.get("reserved", []), int(request.get("min_rsa_bits", 2048))
-    ) + admin_users_settings_problems(
-        request.get("sshd_options", {}), request.get("sudo_defaults", []), request.get("fixed_sshd_options", {})
-    ) + login_keys_problems(
-        request.get("login_keys"), request.get("login_key_files", {}), int(request.get("min_rsa_bits", 2048))
-    )
-    admins = [] if problems else admin_users_normalize(request.get("admins"))
-    json.dump({"problems": problems, "admins": admins}, sys.stdout)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
