@@ -22,9 +22,9 @@ description:
     settings prefix (V(railsdeploy_), or a role's name and V(_)) but are not a known setting, each with the closest
     known setting when one is close enough to be a misspelling.
   - The known settings are the options of every entry point in the C(meta/argument_specs.yml) of every role under
-    O(roles_dir); the prefixes are those roles' names.
+    O(roles_dir); the prefixes are V(railsdeploy_), shared by all, and those roles' names.
   - Names starting with V(__) are the roles' internal variables and are never reported.
-  - The C(railsdeploy.aws.railsdeploy) role applies it to every host's variables before any change, so that a typo
+  - The C(railsdeploy.aws.settings) role applies it to every host's variables before any change, so that a typo
     such as V(railsdeploy_lb_certficate_arn) stops the run instead of leaving a default in place.
 options:
   _input:
@@ -62,9 +62,14 @@ _value:
 """
 
 
+# The prefix of the settings every role shares (the inventory's railsdeploy_*, documented by the settings role).
+SHARED_PREFIX = "railsdeploy_"
+
+
 def known_settings(roles_dir):
-    """(every option of every entry point of every role's argument specs, the roles' prefixes)."""
-    known, prefixes = set(), []
+    """(every option of every entry point of every role's argument specs, the prefixes: the shared one and the
+    roles')."""
+    known, prefixes = set(), [SHARED_PREFIX]
     for spec in sorted(Path(roles_dir).glob("*/meta/argument_specs.yml")):
         prefixes.append(spec.parents[1].name + "_")
         for entry_point in (yaml.load(spec.read_text(), Loader=_LOADER) or {}).get("argument_specs", {}).values():
@@ -89,7 +94,7 @@ def find_unknown(names, known, prefixes):
 
 def unknown_settings(names, roles_dir):
     known, prefixes = known_settings(roles_dir)
-    if not prefixes:
+    if prefixes == [SHARED_PREFIX]:
         raise ValueError(f"no role with meta/argument_specs.yml under {roles_dir}")
     return find_unknown(names, known, prefixes)
 

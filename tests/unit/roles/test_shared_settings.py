@@ -1,4 +1,4 @@
-"""Values two roles must agree on come from one setting of the railsdeploy role: overriding it reaches both, and
+"""Values two roles must agree on come from one setting of the settings role: overriding it reaches both, and
 neither role's own default can drift from it."""
 
 from __future__ import annotations
@@ -34,4 +34,4 @@ def test_the_retained_releases_file_follows_the_one_setting(role: str, name: str
 
 @pytest.mark.parametrize(("role", "name"), RETAINED)
 def test_without_the_setting_each_role_defaults_to_the_settings_default(role: str, name: str):
-    assert _rendered(role, name, {}) == _defaults("railsdeploy")["railsdeploy_retained_releases_file"]
+    assert _rendered(role, name, {}) == _defaults("settings")["railsdeploy_retained_releases_file"]
