@@ -1,18 +1,18 @@
 """Deploys under continuous load through the lab balancer, with 3 rails nodes, in one run.
 
-(a) the seed's method (bench/seed_method.yml: pull, stop, run, node after node); (b) deploy_rails.yml to the
-3 nodes, switching release; (c) deploy_rails.yml again with the same release (a no-op), then status.yml and
+(a) the old shell scripts' method (bench/scripts_method.yml: pull, stop, run, node after node); (b) deploy_rails.yml
+to the 3 nodes, switching release; (c) deploy_rails.yml again with the same release (a no-op), then status.yml and
 logs.yml on the 3 nodes; (e) a release that fails its health check at the second node (the first node is given
 APP_BROKEN=0 by an inventory of its own), which the automatic rollback undoes; (f) a rollback of the 3 nodes to the
 release before (retained, no pull); (d) deploy_rails.yml to 1 node, switching release; (g) the real Rails app
-(lab/images/railsapp) deployed to the 3 nodes, then its release 2 as in (b). lab/loadgen.py sends
-requests to the balancer's /version throughout the deploys. Prints `seed_method_failed_requests`,
-`seed_method_error_seconds`, `deploy_failed_requests`, `deploy_requests_total`, `deploy_seconds_3`,
-`deploy_seconds_1`, `deploy_ratio_3_to_1`, `noop_deploy_seconds`, `noop_deploy_changed`, `status_seconds_3` (the
-goal: under 10 s), `status_changed`, `logs_seconds_3`, `auto_rollback_seconds`, `auto_rollback_failed_requests`,
-`rollback_seconds_3`, `rollback_failed_requests`, `rails_app_deploy_seconds_3`, `rails_app_deploy_failed_requests`,
-`rails_app_deploy_floor_seconds_3`, `rails_app_deploy_floor_ratio_3` as each is measured; details go to stderr as
-`# ` lines.
+(lab/images/railsapp) deployed to the 3 nodes, then its release 2 as in (b). lab/loadgen.py sends requests to the
+balancer's /version throughout the deploys. Prints `scripts_method_failed_requests`, `scripts_method_error_seconds`,
+`deploy_failed_requests`, `deploy_requests_total`, `deploy_seconds_3`, `deploy_seconds_1`, `deploy_ratio_3_to_1`,
+`noop_deploy_seconds`, `noop_deploy_changed`, `status_seconds_3` (the goal: under 10 s), `status_changed`,
+`logs_seconds_3`, `auto_rollback_seconds`, `auto_rollback_failed_requests`, `rollback_seconds_3`,
+`rollback_failed_requests`, `rails_app_deploy_seconds_3`, `rails_app_deploy_failed_requests`,
+`rails_app_deploy_floor_seconds_3`, `rails_app_deploy_floor_ratio_3` as each is measured; details go to stderr as `#
+` lines.
 
 The physical floor of (b), measured in the same run: `deploy_floor_seconds_3` = the release's image pulled on the 3
 nodes at once (`docker pull` on each, before (b), which then pulls it again) + the migration command of the release
@@ -174,10 +174,10 @@ def remove_image(hosts: str, release: str, repository: str = "{{ railsdeploy_app
              "-a", f"name={repository}:{release}"], what=f"removing image {release} on {hosts}")
 
 
-def remove_seed_containers() -> None:
-    """No seed-style container `rails` on the rails nodes (it holds port 80, which the deploy's proxy needs)."""
+def remove_scripts_containers() -> None:
+    """No scripts-style container `rails` on the rails nodes (it holds port 80, which the deploy's proxy needs)."""
     ansible(["ansible", "rails", "--become", "-m", "community.docker.docker_container",
-             "-a", "name=rails state=absent"], what="removing the seed-style containers")
+             "-a", "name=rails state=absent"], what="removing the scripts-style containers")
 
 
 def setup() -> tuple[dict[str, str], str | None]:
@@ -194,8 +194,8 @@ def setup() -> tuple[dict[str, str], str | None]:
             sys.stderr.write(proc.stdout[-6000:])
             raise Failed("seed.yml failed")
         note("seed.yml: the database was seeded before (refused, as it should)")
-    # A seed-style container left by an interrupted run would hold port 80.
-    remove_seed_containers()
+    # A scripts-style container left by an interrupted run would hold port 80.
+    remove_scripts_containers()
     playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=1",
              what="deploy_rails.yml release 1 (setup)")
     nodes = rails_nodes()
@@ -205,16 +205,17 @@ def setup() -> tuple[dict[str, str], str | None]:
     return nodes, start_release
 
 
-def seed_method(nodes: dict[str, str], url: str) -> None:
+def scripts_method(nodes: dict[str, str], url: str) -> None:
     """(a) pull, stop, run, node after node; the load runs until every node serves again through the balancer."""
-    with load("seed_method", url) as summary:
-        _, seconds = playbook("bench/seed_method.yml", "-e", "seed_method_release=2", what="the seed's method")
-        note(f"seed's method: {seconds:.1f} s for {len(nodes)} nodes")
+    with load("scripts_method", url) as summary:
+        _, seconds = playbook("bench/scripts_method.yml", "-e", "scripts_method_release=2",
+                              what="the old shell scripts' method")
+        note(f"old scripts' method: {seconds:.1f} s for {len(nodes)} nodes")
         wait_serving(nodes, "2")
-    figure("seed_method_failed_requests", summary["failed"])
-    figure("seed_method_error_seconds", summary["error_seconds"])
+    figure("scripts_method_failed_requests", summary["failed"])
+    figure("scripts_method_error_seconds", summary["error_seconds"])
     if summary.get("first_failure"):
-        note(f"seed's method: failures from {summary['first_failure']:.1f} to {summary['last_failure']:.1f} "
+        note(f"old scripts' method: failures from {summary['first_failure']:.1f} to {summary['last_failure']:.1f} "
              f"({summary['last_failure'] - summary['first_failure']:.1f} s)")
 
 
@@ -228,12 +229,12 @@ def node_slot(name: str) -> str | None:
 
 
 def restore(nodes: dict[str, str]) -> None:
-    """The nodes back in the deploy's layout: the seed-style container gone, deploy_rails.yml starts afresh."""
-    remove_seed_containers()
+    """The nodes back in the deploy's layout: the scripts-style container gone, deploy_rails.yml starts afresh."""
+    remove_scripts_containers()
     remove_image("rails", "2")
     _, seconds = playbook("playbooks/deploy_rails.yml", "--limit", "rails", "-e", "rails_app_release=1",
-                          what="deploy_rails.yml release 1 after the seed's method")
-    note(f"deploy_rails.yml recovered the nodes from the seed's layout in {seconds:.1f} s")
+                          what="deploy_rails.yml release 1 after the old shell scripts' method")
+    note(f"deploy_rails.yml recovered the nodes from the old shell scripts' layout in {seconds:.1f} s")
     wait_serving(nodes, "1")
     for name, ip in nodes.items():
         status, body, _ = get(f"http://{ip}/version")
@@ -360,7 +361,7 @@ def main() -> int:
     start_release = None
     try:
         nodes, start_release = setup()
-        seed_method(nodes, url)
+        scripts_method(nodes, url)
         restore(nodes)
 
         # The floor's pull: release 2 on the 3 nodes at once, then removed again for (b).
@@ -460,7 +461,7 @@ def main() -> int:
 def cleanup(start_release: str | None) -> None:
     """rails2003 destroyed; the other rails nodes serve one release (the one from before the bench, or 1)."""
     try:
-        remove_seed_containers()
+        remove_scripts_containers()
         if THIRD_NODE in rails_nodes():
             playbook("playbooks/destroy.yml", "-e", f"nodes={THIRD_NODE}", what=f"destroying {THIRD_NODE}")
         release = start_release or "1"
