@@ -57,10 +57,11 @@ options:
     default: directory
   path:
     description:
-      - The lock directory. Its parent is created (mode 0755) when missing.
+      - The lock directory (the default is the one the C(rails_app) role uses). Its parent is created (mode 0755) when
+        missing.
       - With O(backend=etcd), the directory lock of earlier releases, honoured but never created.
     type: path
-    default: /var/lib/railsdeploy/locks/deploy
+    default: /var/lib/railsdeploy/locks/deploy_rails
   etcd_url:
     description:
       - With O(backend=etcd) or O(backend=auto), the client URLs of the cluster's members, asked in this order until
@@ -460,7 +461,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             backend=dict(type="str", choices=["auto", "directory", "etcd"], default="directory"),
-            path=dict(type="path", default="/var/lib/railsdeploy/locks/deploy"),
+            path=dict(type="path", default="/var/lib/railsdeploy/locks/deploy_rails"),
             etcd_url=dict(type="list", elements="str", default=["http://127.0.0.1:2379"]),
             key=dict(type="str", default="/railsdeploy-locks/deploy", no_log=False),
             state=dict(type="str", choices=["present", "absent", "query"], default="present"),
