@@ -105,6 +105,27 @@ def render_backend(container, port, release, slot):
     )
 
 
+HISTORY_FILE = "releases.json"
+
+
+def read_history(state_dir):
+    """The node's release history in ``state_dir``, newest first (the serving release is the first): entries with
+    release, image, image_id and deployed_at. Empty when the node never deployed (or the file is unreadable)."""
+    try:
+        with open(os.path.join(state_dir, HISTORY_FILE), encoding="utf-8") as handle:
+            data = json.load(handle)
+        return data if isinstance(data, list) else []
+    except (FileNotFoundError, ValueError):
+        return []
+
+
+def repository_of(entry):
+    """The image repository an entry of the history was deployed from (its image without the release's tag)."""
+    image, release = str(entry.get("image") or ""), str(entry.get("release") or "")
+    suffix = ":" + release
+    return image[: -len(suffix)] if release and image.endswith(suffix) else image
+
+
 class ReleaseSwap:
     """One node's deploy. ``params`` are the module's options; the rest is injected for tests."""
 
@@ -122,7 +143,7 @@ class ReleaseSwap:
         self.ref = f"{params['image']}:{params['release']}"
         self.state_dir = params["state_dir"]
         self.secrets_dir = os.path.join(self.state_dir, "secrets")
-        self.history_file = os.path.join(self.state_dir, "releases.json")
+        self.history_file = os.path.join(self.state_dir, HISTORY_FILE)
         self.messages = []
 
     # --- where things are ---
@@ -152,12 +173,7 @@ class ReleaseSwap:
             return None
 
     def history(self):
-        try:
-            with open(self.history_file, encoding="utf-8") as handle:
-                data = json.load(handle)
-            return data if isinstance(data, list) else []
-        except (FileNotFoundError, ValueError):
-            return []
+        return read_history(self.state_dir)
 
     def proxy_master(self):
         """The running proxy container's main process (haproxy's master), as the node sees it; 0 when the proxy

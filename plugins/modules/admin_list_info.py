@@ -32,7 +32,7 @@ options:
   admins:
     description:
       - The admins. Each has C(name), C(ssh_keys) (a list, or one key), C(sudo) (V(passwordless), V(password) or
-        V(none)), C(state) (V(present) or V(absent)) and C(docker) (a boolean). Not set (null) is a problem: an
+        V(none)), C(state) (V(present) or V(absent)) and C(docker) (a boolean). Not set (null) is a problem, an
         undefined list; V([]) is valid.
     type: raw
   reserved:

@@ -106,7 +106,8 @@ def test_check_mode_passes_the_same(tmp_path: Path, real_disk):
 
 
 def test_a_plain_directory_on_the_same_disk_is_refused(tmp_path: Path, real_disk):
-    """The old shell scripts' failure: /mnt/ebs-a exists but the volume is not mounted, so it is a directory on the root disk."""
+    """The old shell scripts' failure: /mnt/ebs-a exists but the volume is not mounted, so it is a directory on the
+    root disk."""
     device, mount = real_disk
     link_volume(tmp_path / "by-id", device)
     data = tmp_path / "mnt" / "ebs-a"
