@@ -67,7 +67,7 @@ options:
 requirements:
   - C(ssh-keygen) on the controller, when O(login_keys) is set
 author:
-  - railsdeploy.aws developers
+  - railsdeploy.aws developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

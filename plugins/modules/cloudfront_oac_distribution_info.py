@@ -39,7 +39,7 @@ options:
     description: The bucket's region. Defaults to the module's O(region).
     type: str
 author:
-  - railsdeploy.aws developers
+  - railsdeploy.aws developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""

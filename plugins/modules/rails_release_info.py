@@ -29,7 +29,7 @@ options:
     type: path
     default: /var/lib/railsdeploy/rails_app
 author:
-  - railsdeploy.aws developers
+  - railsdeploy.aws developers (!UNKNOWN)
 """
 
 EXAMPLES = r"""
