@@ -3,6 +3,7 @@
 node serves a release (--url, --release: polled every 0.1 s) - so that an alarm goes into ALARM while a deploy rolls.
 
   alarm_on_switch.py --alarm NAME --endpoint URL --region R [--url http://node/version --release 2] [--state OK]
+                     [--also-ok NAME ...]   (other alarms set to OK at the same moment: a state change, not an alarm)
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ def main() -> int:
     parser.add_argument("--url")
     parser.add_argument("--release")
     parser.add_argument("--state", default="ALARM", choices=["ALARM", "OK", "INSUFFICIENT_DATA"])
+    parser.add_argument("--also-ok", nargs="*", default=[])
     parser.add_argument("--timeout", type=float, default=180)
     args = parser.parse_args()
     if args.url:
@@ -43,8 +45,10 @@ def main() -> int:
     # (Credentials from the environment: the lab inventory's, which moto takes.)
     cloudwatch = boto3.client("cloudwatch", endpoint_url=args.endpoint, region_name=args.region)
     reason = f"Set by the rails scenario once {args.url} served release {args.release}" if args.url else "Reset"
+    for name in args.also_ok:
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason=reason)
     cloudwatch.set_alarm_state(AlarmName=args.alarm, StateValue=args.state, StateReason=reason)
-    print(f"{args.alarm}: {args.state}")
+    print(f"{args.alarm}: {args.state}" + "".join(f", {name}: OK" for name in args.also_ok))
     return 0
 
 
