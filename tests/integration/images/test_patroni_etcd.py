@@ -12,8 +12,6 @@ Needs the lab images (`make images`). Run with ``.venv/bin/pytest tests/integrat
 from __future__ import annotations
 
 import json
-import subprocess
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,6 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 from labkit import config
+from lablib.containers import docker, wait
 
 POSTGRES = config.image("postgres", "15")
 ETCD = config.image("etcd", "3.4")
@@ -28,36 +27,8 @@ SCOPE = "itest-pair"
 PASSWORD = "itest-superuser-password-0000"  # noqa: S105 - a throwaway cluster's, never leaves the test
 
 
-def docker(*args: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        pytest.fail(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr}")
-    return proc
-
-
 def run_in(image: str, *argv: str) -> str:
     return docker("run", "--rm", "--network", "none", "--entrypoint", argv[0], image, *argv[1:]).stdout
-
-
-def wait(what: str, probe, timeout: float, diagnose=None) -> float:
-    """Seconds until probe() is true; on timeout the test fails naming what, the last answer and diagnose()'s text."""
-    start = time.monotonic()
-    last = None
-    while time.monotonic() - start < timeout:
-        try:
-            last = probe()
-            if last:
-                return time.monotonic() - start
-        except (OSError, urllib.error.URLError, ValueError) as exc:
-            last = exc
-        time.sleep(0.5)
-    detail = ""
-    if diagnose:
-        try:
-            detail = f"\n{diagnose()}"
-        except Exception as exc:  # noqa: BLE001 - the timeout is the failure; a diagnosis that fails only says so
-            detail = f"\n(no diagnosis: {exc})"
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last}){detail}")
 
 
 def container_log(container: str, lines: int = 40) -> str:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import http.cookiejar
 import re
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,32 +21,13 @@ from collections.abc import Iterator
 
 import pytest
 from labkit import config
+from lablib.containers import docker, wait
 
 RAILSAPP = config.image("railsapp", "1")
 POSTGRES = config.image("postgres", "15")
 PASSWORD = "itest-railsapp-password-0000"  # noqa: S105 - a throwaway database's, never leaves the test
 SEEDED = ("Welcome to the railsdeploy lab.", "This note was written by bin/rails db:seed.",
           "Rows written here must survive a restart of PostgreSQL.")
-
-
-def docker(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=timeout)
-    if check and proc.returncode != 0:
-        pytest.fail(f"docker {' '.join(args)} exited {proc.returncode}: {proc.stderr[-3000:]}")
-    return proc
-
-
-def wait(what: str, probe, timeout: float) -> None:
-    deadline, last = time.monotonic() + timeout, None
-    while time.monotonic() < deadline:
-        try:
-            last = probe()
-            if last:
-                return
-        except OSError as exc:
-            last = exc
-        time.sleep(0.5)
-    pytest.fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
 
 
 def get(opener: urllib.request.OpenerDirector, url: str, data: bytes | None = None) -> tuple[int, dict, str]:
