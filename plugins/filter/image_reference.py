@@ -8,6 +8,7 @@ import re
 
 from ansible.errors import AnsibleFilterError
 
+from ansible_collections.railsdeploy.aws.plugins.module_utils._image_tag import is_image_tag
 from ansible_collections.railsdeploy.aws.plugins.plugin_utils._registry import ECR_REGISTRY
 
 DOCUMENTATION = r"""
@@ -76,7 +77,6 @@ _value:
 # Docker's reference grammar (distribution/reference), in the parts this collection needs.
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _PATH = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 _DIGEST = re.compile(r"^[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[0-9a-fA-F]{32,}$")
 
 
@@ -107,7 +107,7 @@ def _parse(ref):
     tag = ""
     if ":" in path.rsplit("/", 1)[-1]:
         path, tag = path.rsplit(":", 1)
-        if not _TAG.match(tag):
+        if not is_image_tag(tag):
             raise AnsibleFilterError(f"image_reference: {ref!r} has an invalid tag {tag!r}")
     if not _PATH.match(path):
         raise AnsibleFilterError(f"image_reference: {ref!r} has an invalid repository name {path!r} "

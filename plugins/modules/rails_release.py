@@ -263,14 +263,12 @@ container_logs:
   elements: str
 """
 
-import re
 
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container import Docker, DockerError, env_errors
+from ansible_collections.railsdeploy.aws.plugins.module_utils._image_tag import is_image_tag
 from ansible_collections.railsdeploy.aws.plugins.module_utils._rails_release import DeployFailed, ReleaseSwap
-
-TAG = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
 
 
 def main() -> None:
@@ -305,7 +303,7 @@ def main() -> None:
     )
     p = module.params
     errors = env_errors(p["env"], "env") + env_errors(p["secret_env"], "secret_env")
-    if not re.match(TAG, p["release"]):
+    if not is_image_tag(p["release"]):
         errors.append(f"release {p['release']!r} is not a valid image tag (letters, digits, _ . -; at most 128)")
     if not p["health_path"].startswith("/"):
         errors.append(f"health_path {p['health_path']!r} must start with /")
