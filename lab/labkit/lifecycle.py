@@ -249,8 +249,7 @@ def up() -> dict:
 
 
 def down() -> None:
-    for name in (WATCH, MOTO, imds.SERVICE, tlsfront.SERVICE):
-        service.stop(name)
+    service.stop(WATCH, MOTO, imds.SERVICE, tlsfront.SERVICE)
     nodes.remove_all()
     for cid in out(["docker", "ps", "-aq", "--filter", f"label={config.OWNER}"]).split():
         docker("rm", "--force", cid, check=False)

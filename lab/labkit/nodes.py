@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from . import aws, config, state
@@ -301,8 +302,10 @@ def materialise() -> list[str]:
 
 
 def remove_all() -> None:
-    for iid, c in node_containers().items():
-        remove_node(iid, c)
+    """Every node container and its Docker volume, side by side (each removal mostly waits for its dockerd to stop),
+    then the loop devices."""
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda item: remove_node(*item), node_containers().items()))
     if config.VOLUMES_DIR.exists():
         for path in config.VOLUMES_DIR.glob("*.img"):
             release_volume(path)

@@ -34,19 +34,30 @@ def start(name: str, argv: list[str]) -> subprocess.Popen:
     return proc
 
 
-def stop(name: str) -> None:
-    """SIGTERM to the service's process group; wait up to 5 s for it to end; forget its pid."""
-    path = pid_file(name)
-    pid = alive(path)
-    if pid:
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is no zombie (a service whose parent, the `up` that started it, has
+    exited is reaped by the init process, which in a container may never do it: its pid stays until then)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        try:
+            os.kill(pid, 0)  # no /proc: the signal test alone
+        except ProcessLookupError:
+            return False
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
+def stop(*names: str) -> None:
+    """SIGTERM to each service's process group, all at once; wait up to 5 s for them to end; forget their pids."""
+    pids = {name: alive(pid_file(name)) for name in names}
+    for pid in filter(None, pids.values()):
         try:
             os.killpg(pid, signal.SIGTERM)
         except ProcessLookupError:
             pass
-        for _ in range(50):
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.1)
-    path.unlink(missing_ok=True)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(pid and running(pid) for pid in pids.values()):
+        time.sleep(0.1)
+    for name in names:
+        pid_file(name).unlink(missing_ok=True)
