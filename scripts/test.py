@@ -14,13 +14,12 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv;
+  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
+           the images' Patroni tests (containers of their own, mostly waiting for Patroni);
   users    the lab balancer's test (an ALB of its own), the lab's node tests and the users scenario, on instances
            of their own (itest-*, Environment=users);
   idle     lint, the integration tests against a moto of their own, of bad settings (no AWS at all), the unit
-           tests, the real Rails app's image test, the integration tests of build.yml and build_images.yml (their own
-           registry) and the images' Patroni tests (containers of their own, mostly waiting for Patroni): work that
-           needs no lab. They start with the rails scenario
+           tests and the real Rails app's image test: CPU work that needs no lab. They start with the rails scenario
            and run beside it and the drills at the lowest CPU priority (nice 19), on the CPU those leave idle while
            they wait for deploys, restores and outages (the drills alone leave two fifths of both cores idle; before
            them, the scenarios and the node tests keep both cores busy: CPU work there lengthens the main lane).
@@ -89,6 +88,13 @@ STAGES = [
     Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",)),
     Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
           after=("venv",)),
+    Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
+          after=("venv", "images")),
+    # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
+    # failover, an adoption, a node proxy - mostly waiting for Patroni (a sixth of a core): off the main lane
+    # (CI#42: 68 s there).
+    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
+          lab=False, after=("venv", "images")),
     # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU), and the unit
     # tests (CPU only): in the idle lane, on the CPU the rails scenario and the drills leave idle (CI#42: beside the
     # first scenarios, at nice 19, they still took CPU from them).
@@ -98,14 +104,6 @@ STAGES = [
     # The real Rails app's image (what `make demo` deploys) against the PostgreSQL image, no lab: Ruby's boots are
     # CPU work, so beside the drills, not the first scenarios.
     Stage("integration railsapp", ["pytest", "tests/integration/railsapp", "-v", "--durations=5"], lane=IDLE,
-          lab=False, after=("venv", "images")),
-    # build.yml and build_images.yml against a registry of their own (Docker builds), then the PostgreSQL image's
-    # Patroni and the etcd image on networks of their own: a Patroni pair, its failover, an adoption, a node proxy -
-    # mostly waiting for Patroni. Last in the idle lane, beside the drills, which leave a third of the machine idle
-    # (until CI#54 beside the first scenarios, whose three lanes kept both cores busy).
-    Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane=IDLE, lab=False,
-          after=("venv", "images")),
-    Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane=IDLE,
           lab=False, after=("venv", "images")),
     Stage("images", MAKE + ["images"], lab=False),
     # First in the users lane, beside the provision scenario: the lab's single balancer follows the lab VPC's ALB
