@@ -16,10 +16,11 @@ Stages run in lanes, one after another within a lane, the lanes side by side. Th
 each stage of another lane prints its output as one block when it ends:
   offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
            the images' Patroni tests (containers of their own, mostly waiting for Patroni);
-  users    the lab balancer's test (an ALB of its own), the lab's node tests and the users scenario, on instances
-           of their own (itest-*, Environment=users);
-  idle     lint, the integration tests against a moto of their own, of bad settings (no AWS at all), the unit
-           tests and the real Rails app's image test: CPU work that needs no lab. They start with the rails scenario
+  users    the lab balancer's test (an ALB of its own) and the lab's node tests, on instances of their own (itest-*);
+  idle     the users scenario (instances of its own, Environment=users: its work is mostly Ansible's, on this
+           machine), lint, the integration tests against a moto of their own, of bad settings (no AWS at all), the
+           unit tests and the real Rails app's image test: CPU work that needs little of the lab or none at all.
+           They start with the rails scenario
            and run beside it and the drills at the lowest CPU priority (nice 19), on the CPU those leave idle while
            they wait for deploys, restores and outages (the drills alone leave two fifths of both cores idle; before
            them, the scenarios and the node tests keep both cores busy: CPU work there lengthens the main lane).
@@ -85,6 +86,10 @@ OWN_MOTO = ["tests/integration/cdn", "tests/integration/backups", "tests/integra
 OWN_REGISTRY = ["tests/integration/rails_image", "tests/integration/cluster_images"]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
+    # Admins and the Docker engine on instances of its own, Environment=users: users.yml's runs are Ansible's CPU on
+    # this machine (niced here), the nodes' part is small. First in the idle lane, beside the rails scenario and the
+    # drills: until CI#55 a third lane beside the first scenarios, where it kept both cores busy with them.
+    molecule("users", lane=IDLE),
     Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",)),
     Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
           after=("venv",)),
@@ -122,7 +127,6 @@ STAGES = [
     # The single node the postgres scenario leaves becomes the pair (the lab's setting): the rails scenario and the
     # drills run on it.
     molecule("pair"),
-    molecule("users", lane="users"),
     molecule("rails", alone=True),
     Stage("drills", ["pytest", "tests/drills", "-v", "--durations=0", "--drills-doc", "docs/drills.md"], alone=True),
 ]
