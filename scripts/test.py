@@ -17,9 +17,8 @@ each stage of another lane prints its output as one block when it ends:
   offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
            the images' Patroni tests (containers of their own, mostly waiting for Patroni);
   users    the lab balancer's test (an ALB of its own) and the lab's node tests, on instances of their own (itest-*);
-  spare    lint (no lab) at nice 19, on the cores the first scenarios leave idle;
   idle     the users scenario (instances of its own, Environment=users: its work is mostly Ansible's, on this
-           machine), the integration tests against a moto of their own, of bad settings (no AWS at all), the
+           machine), lint, the integration tests against a moto of their own, of bad settings (no AWS at all), the
            unit tests and the real Rails app's image test: CPU work that needs little of the lab or none at all.
            They start with the rails scenario
            and run beside it and the drills at the lowest CPU priority (nice 19), on the CPU those leave idle while
@@ -64,7 +63,6 @@ class Stage:
     after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
     lab: bool = True  # needs the lab up (and so waits for it)
     alone: bool = False  # starts when every lane but `idle` has finished
-    niced: bool = False  # at nice 19 (with what it starts) in any lane; the idle lane's stages always are
     seconds: float | None = None
     cpu: float | None = None  # the machine's busy CPU seconds while it ran (every lane's, and the nodes')
     own_cpu: float | None = None  # CPU seconds of its command and what that started (not the nodes')
@@ -92,9 +90,7 @@ STAGES = [
     # this machine (niced here), the nodes' part is small. First in the idle lane, beside the rails scenario and the
     # drills: until CI#55 a third lane beside the first scenarios, where it kept both cores busy with them.
     molecule("users", lane=IDLE),
-    # Lint needs no lab: from the start, at nice 19, on the cores the first scenarios leave idle (the postgres and pair
-    # scenarios a quarter to a third of both in CI#56, while they wait for Patroni). Until CI#56 in the idle lane.
-    Stage("lint", MAKE + ["lint"], lane="spare", lab=False, after=("venv",), niced=True),
+    Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",)),
     Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
           after=("venv",)),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
@@ -196,7 +192,7 @@ class Run:
         started, cpu_started = time.monotonic(), busy_cpu_seconds()
         try:
             # The idle lane's stages at the lowest CPU priority, and all they start.
-            argv = ["nice", "-n", "19", *stage.argv] if stage.niced or stage.lane == IDLE else stage.argv
+            argv = ["nice", "-n", "19", *stage.argv] if stage.lane == IDLE else stage.argv
             if streamed:
                 say(stage.name)
                 rc = self._wait(stage, self._start(argv, env))
