@@ -16,14 +16,23 @@ def pid_file(name: str) -> Path:
     return config.STATE_DIR / f"{name}.pid"
 
 
+def running(pid: int) -> bool:
+    """Whether process ``pid`` runs: it exists and is no zombie. A service whose parent (the `up` that started it) has
+    exited is reaped by the init process, which in a container may never do it: its pid stays, its process is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
+
+
 def alive(path: Path) -> int | None:
     """The pid in ``path`` if that process runs, else None."""
     try:
         pid = int(path.read_text())
-        os.kill(pid, 0)
-        return pid
-    except (FileNotFoundError, ValueError, ProcessLookupError):
+    except (FileNotFoundError, ValueError):
         return None
+    return pid if running(pid) else None
 
 
 def start(name: str, argv: list[str]) -> subprocess.Popen:
@@ -32,20 +41,6 @@ def start(name: str, argv: list[str]) -> subprocess.Popen:
     proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
     pid_file(name).write_text(str(proc.pid))
     return proc
-
-
-def running(pid: int) -> bool:
-    """Whether process ``pid`` runs: it exists and is no zombie (a service whose parent, the `up` that started it, has
-    exited is reaped by the init process, which in a container may never do it: its pid stays until then)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        try:
-            os.kill(pid, 0)  # no /proc: the signal test alone
-        except ProcessLookupError:
-            return False
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def stop(*names: str) -> None:

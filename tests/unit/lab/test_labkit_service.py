@@ -21,7 +21,7 @@ def state_dir(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_a_zombie_is_not_running_and_a_live_process_is():
+def test_a_zombie_is_not_running_and_a_live_process_is(state_dir):
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     try:
@@ -30,6 +30,11 @@ def test_a_zombie_is_not_running_and_a_live_process_is():
             time.sleep(0.05)
         assert not service.running(dead.pid)
         assert service.running(live.pid)
+        # What `up` and `status` ask: a service whose pid file names a zombie is not alive (so `up` starts it again).
+        service.pid_file("dead").write_text(str(dead.pid))
+        service.pid_file("live").write_text(str(live.pid))
+        assert service.alive(service.pid_file("dead")) is None
+        assert service.alive(service.pid_file("live")) == live.pid
     finally:
         live.kill()
         live.wait()
