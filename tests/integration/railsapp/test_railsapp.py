@@ -11,6 +11,7 @@ A network and two containers of their own, removed at the end. Needs the lab ima
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import re
 import subprocess
 import urllib.error
@@ -75,7 +76,8 @@ def app() -> Iterator[dict]:
 def test_db_prepare_and_seed_make_and_seed_the_database_once(app):
     first = app["rails"]("db:prepare", "db:seed")
     assert first.returncode == 0, first.stderr[-3000:]
-    assert app["sql"]("SELECT version FROM schema_migrations ORDER BY 1") == "20240101000001\n20240101000002"
+    assert app["sql"]("SELECT version FROM schema_migrations ORDER BY 1").split() == [
+        "20240101000001", "20240101000002", "20240102000001"]
     assert app["sql"]("SELECT count(*) FROM notes") == "3"
     again = app["rails"]("db:prepare", "db:seed")
     assert again.returncode == 0, again.stderr[-3000:]
@@ -105,6 +107,40 @@ def test_the_page_lists_the_notes_from_postgresql_and_its_form_writes_one(app):
     status, _, _ = get(urllib.request.build_opener(), app["url"] + "/notes", data=forged)
     assert status == 422
     assert app["sql"]("SELECT count(*) FROM notes WHERE text = 'forged'") == "0"
+
+
+def test_the_worker_processes_the_jobs_the_web_app_enqueues_and_finishes_the_one_in_hand_on_sigterm(app):
+    worker = app["web"] + "-jobs"
+    docker("run", "--detach", "--name", worker, *app["labels"], "--network", app["net"], *app["env"],
+           "--env", "APP_REVISION=itest-7", RAILSAPP, "bin/jobs")
+    try:
+        opener = urllib.request.build_opener()
+        wait("Puma to answer /up", lambda: get(opener, app["url"] + "/up")[0] == 200, 60)
+
+        def enqueue(seconds: int) -> int:
+            form = urllib.parse.urlencode({"seconds": seconds}).encode()
+            status, _, body = get(opener, app["url"] + "/jobs", data=form)
+            assert status == 201, body[-2000:]
+            return json.loads(body)["id"]
+
+        def job(job_id: int) -> dict:
+            return json.loads(get(opener, f"{app['url']}/jobs/{job_id}")[2])
+
+        quick = enqueue(0)
+        wait("the worker to finish the job", lambda: job(quick)["finished_at"] is not None, 60)
+        assert job(quick)["worker"].startswith("itest-7/"), job(quick)
+
+        # A job in hand when the worker is told to stop is finished before it exits (0, not killed).
+        slow = enqueue(4)
+        wait("the worker to take the job", lambda: job(slow)["started_at"] is not None, 30)
+        docker("stop", "--time", "30", worker)
+        state = json.loads(docker("container", "inspect", worker).stdout)[0]["State"]
+        logs = docker("logs", worker).stdout
+        assert state["ExitCode"] == 0, logs[-2000:]
+        assert job(slow)["finished_at"] is not None, logs[-2000:]
+        assert f"job {slow} finished" in logs and logs.rstrip().endswith("stopped"), logs[-2000:]
+    finally:
+        docker("rm", "--force", worker, check=False)
 
 
 def test_assets_are_fingerprinted_and_served_or_named_on_the_asset_host(app):

@@ -22,6 +22,11 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE TABLE visits (id bigserial PRIMARY KEY, path text NOT NULL DEFAULT '/', "
         "created_at timestamptz NOT NULL DEFAULT now())",
     )),
+    Migration("20240102000001", "CreateJobs", 1, (
+        "CREATE TABLE jobs (id bigserial PRIMARY KEY, note_id bigint, seconds integer NOT NULL DEFAULT 0, "
+        "enqueued_at timestamptz NOT NULL DEFAULT now(), started_at timestamptz, finished_at timestamptz, "
+        "worker text)",
+    )),
     # Release 2: an additive change (with a default), so release 1 keeps working on the new schema.
     Migration("20240201000001", "AddAuthorToNotes", 2, (
         "ALTER TABLE notes ADD COLUMN author text NOT NULL DEFAULT 'anonymous'",

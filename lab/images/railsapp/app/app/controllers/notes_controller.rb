@@ -12,7 +12,8 @@ class NotesController < ApplicationController
   def create
     @note = Note.new(params.require(:note).permit(:text))
     if @note.save
-      redirect_to root_path, notice: "Saved note #{@note.id}."
+      Job.create!(note_id: @note.id)
+      redirect_to root_path, notice: "Saved note #{@note.id}; a worker will process it."
     else
       load_notes
       render :index, status: :unprocessable_entity
@@ -24,5 +25,6 @@ class NotesController < ApplicationController
   def load_notes
     @count = Note.count
     @notes = Note.order(id: :desc).limit(50)
+    @jobs = Job.order(id: :desc).limit(10)
   end
 end
