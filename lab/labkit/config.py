@@ -45,6 +45,10 @@ ECR_IP = "10.213.0.249"
 ECR_ACCOUNT = "123456789012"  # moto's default account: every lab role and token belongs to it
 ECR_REGISTRY = f"{ECR_ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com"
 ECR_API = f"api.ecr.{REGION}.amazonaws.com"
+# CloudWatch Logs (Docker's awslogs driver on the nodes) and CloudWatch (metrics): their regional endpoints, which the
+# nodes resolve to the TLS front for moto on the gateway as they resolve ECR's API.
+LOGS_API = f"logs.{REGION}.amazonaws.com"
+MONITORING_API = f"monitoring.{REGION}.amazonaws.com"
 
 PROJECT_TAG = "railsdeploy-lab"
 KEY_PAIR_NAME = "railsdeploy-lab"

@@ -170,9 +170,11 @@ def create_node(inst: Instance, name: str, pubkey: str) -> None:
         "--env", f"LAB_SSH_PUBLIC_KEY={pubkey}",
         # Where the node's 169.254.169.254:80 leads (lab-boot DNATs it): the lab's instance metadata service.
         "--env", f"LAB_IMDS={config.GATEWAY}:{state.load().get('imds_port', '')}",
-        # AWS endpoints as a VPC's DNS resolves them: ECR's API (HTTPS on the gateway, which lab-boot DNATs to the
-        # TLS front for moto) and the lab's ECR registry; the lab CA, which signed both, as a trusted root.
+        # AWS endpoints as a VPC's DNS resolves them: ECR's, CloudWatch Logs' and CloudWatch's APIs (HTTPS on the
+        # gateway, which lab-boot DNATs to the TLS front for moto) and the lab's ECR registry; the lab CA, which
+        # signed them all, as a trusted root.
         "--add-host", f"{config.ECR_API}:{config.GATEWAY}", "--add-host", f"{config.ECR_REGISTRY}:{config.ECR_IP}",
+        "--add-host", f"{config.LOGS_API}:{config.GATEWAY}", "--add-host", f"{config.MONITORING_API}:{config.GATEWAY}",
         "--env", f"LAB_AWS_HTTPS={state.load().get('tls_front', '')}",
         "--volume", f"{state.load().get('lab_ca', '')}:/usr/local/share/ca-certificates/railsdeploy-lab.crt:ro",
         config.image("node"),

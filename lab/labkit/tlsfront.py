@@ -69,7 +69,8 @@ def server_names() -> tuple[list[str], list[str]]:
     """The server certificate's dNSName and IPAddress SANs."""
     region = config.REGION
     dns = [config.GATEWAY, f"s3.{region}.amazonaws.com", f"*.s3.{region}.amazonaws.com",
-           "s3.amazonaws.com", "*.s3.amazonaws.com", config.ECR_API, "localhost"]
+           "s3.amazonaws.com", "*.s3.amazonaws.com", config.ECR_API, config.LOGS_API, config.MONITORING_API,
+           "localhost"]
     return dns, [config.GATEWAY, "127.0.0.1"]
 
 
