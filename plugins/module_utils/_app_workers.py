@@ -64,7 +64,8 @@ def worker_errors(workers, stop_timeout_default):
         command = worker.get("command")
         if not command or not isinstance(command, list) or not all(isinstance(a, str) and a for a in command):
             errors.append(f"{where}.command must be a non-empty list of strings, e.g. [bundle, exec, sidekiq]")
-        timeout = worker.get("stop_timeout", stop_timeout_default)
+        timeout = worker.get("stop_timeout")
+        timeout = stop_timeout_default if timeout is None else timeout
         if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:
             errors.append(f"{where}.stop_timeout {timeout!r} must be a whole number of seconds, at least 1")
     return errors

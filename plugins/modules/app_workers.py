@@ -108,9 +108,10 @@ options:
     default: 30
   start_check_seconds:
     description:
-      - Seconds a started worker must keep running for the module to succeed.
+      - Seconds a started worker must keep running for the module to succeed (a missing command or a crash at boot
+        ends it within milliseconds).
     type: float
-    default: 1.0
+    default: 0.5
   state_dir:
     description:
       - Root-only directory for the secrets files and the fingerprint key (shared with
@@ -205,7 +206,7 @@ def main() -> None:
             secret_env=dict(type="dict", default={}, no_log=True),
             run_options=dict(type="list", elements="str", default=[]),
             stop_timeout=dict(type="int", default=30),
-            start_check_seconds=dict(type="float", default=1.0),
+            start_check_seconds=dict(type="float", default=0.5),
             state_dir=dict(type="path", default="/var/lib/railsdeploy/rails_app"),
         ),
         supports_check_mode=True,

@@ -224,6 +224,16 @@ def test_a_missing_image_fails_before_anything_stops(docker, tmp_path):
     assert docker.calls == []
 
 
+def test_a_worker_without_its_own_stop_timeout_gets_the_default(docker, tmp_path):
+    # The module's suboptions give every option that was not set as None.
+    workers = [{"name": "jobs", "command": ["bin/jobs"], "stop_timeout": None}]
+    assert worker_errors(workers, 45) == []
+
+    apply(docker, tmp_path, workers=workers, stop_timeout=45)
+
+    assert docker.containers["shop-worker-jobs"]["Config"]["StopTimeout"] == 45
+
+
 @pytest.mark.parametrize(("workers", "message"), [
     ([{"name": "Jobs", "command": ["x"]}], "workers[0].name 'Jobs' must be"),
     ([{"name": "a", "command": ["x"]}, {"name": "a", "command": ["y"]}], "workers[1].name 'a' is given twice"),

@@ -63,7 +63,7 @@ class Worker:
         while time.monotonic() < done_at:
             time.sleep(min(0.5, done_at - time.monotonic()))
         self.finish(job_id)
-        print(f"job {job_id} finished", flush=True)
+        print(f"job {job_id} finished" + (" (asked to stop while working on it)" if self.stopping else ""), flush=True)
 
     def finish(self, job_id: int, attempts: int = 30) -> None:
         """Record the job finished, even when the connection broke while it ran (the node's database proxy was
