@@ -25,6 +25,10 @@ import shlex
 import tempfile
 
 SECRETS_TARGET = "/run/railsdeploy/secrets.env"
+# Labels of the containers the collection starts (the web slots and the workers): the release, and the keyed
+# fingerprint of everything that makes a container what it is (a differing one means: replace it).
+LABEL_RELEASE = "railsdeploy.release"
+LABEL_FINGERPRINT = "railsdeploy.fingerprint"
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The wrapper: $0 is the secrets file, "$@" the image's entrypoint and command.
 WRAPPER = 'set -a; . "$0"; set +a; exec "$@"'
@@ -78,6 +82,28 @@ def ensure_private_dir(path):
     """Create ``path`` (and parents) and make it root-only (0700)."""
     os.makedirs(path, mode=0o700, exist_ok=True)
     os.chmod(path, 0o700)
+
+
+def secrets_path(state_dir, container):
+    """The secrets file of ``container`` in the root-only ``<state_dir>/secrets``."""
+    return os.path.join(state_dir, "secrets", f"{container}.env")
+
+
+def write_secrets(state_dir, container, secret_env):
+    """Write ``container``'s secrets file (its directories made root-only first); returns its path."""
+    ensure_private_dir(state_dir)
+    ensure_private_dir(os.path.join(state_dir, "secrets"))
+    path = secrets_path(state_dir, container)
+    write_private_file(path, render_env_file(secret_env))
+    return path
+
+
+def remove_secrets(state_dir, container):
+    """Delete ``container``'s secrets file, if there is one."""
+    try:
+        os.unlink(secrets_path(state_dir, container))
+    except FileNotFoundError:
+        pass
 
 
 def config_key(state_dir):

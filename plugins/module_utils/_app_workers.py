@@ -22,19 +22,18 @@ import re
 import time
 
 from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container import (
+    LABEL_FINGERPRINT,
+    LABEL_RELEASE,
     DockerError,
     config_key,
-    ensure_private_dir,
     fingerprint,
-    render_env_file,
+    remove_secrets,
     run_args,
-    write_private_file,
+    write_secrets,
 )
 
 LABEL_WORKER_OF = "railsdeploy.worker-of"
 LABEL_WORKER = "railsdeploy.worker"
-LABEL_RELEASE = "railsdeploy.release"
-LABEL_FINGERPRINT = "railsdeploy.fingerprint"
 WORKER_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
 # A container that is up, or that Docker is bringing up again (its restart policy after a crash).
 LIVE_STATES = ("running", "restarting")
@@ -83,7 +82,6 @@ class WorkerSet:
         self.name = params["name"]
         self.ref = f"{params['image']}:{params['release']}" if params.get("release") else None
         self.state_dir = params["state_dir"]
-        self.secrets_dir = os.path.join(self.state_dir, "secrets")
 
     def container_name(self, worker):
         return f"{self.name}-worker-{worker}"
@@ -196,16 +194,13 @@ class WorkerSet:
             stopped.append({"container": container, "exit_code": state.get("ExitCode"),
                             "seconds": seconds if name in live else 0.0})
             self.docker.remove(container)
-            self._remove_secrets(container)
+            remove_secrets(self.state_dir, container)
         return stopped
 
     def start(self, worker, image):
         container = self.container_name(worker["name"])
-        ensure_private_dir(self.state_dir)
-        ensure_private_dir(self.secrets_dir)
-        secrets_file = os.path.join(self.secrets_dir, f"{container}.env")
         self.docker.remove(container)
-        write_private_file(secrets_file, render_env_file(self.p["secret_env"]))
+        secrets_file = write_secrets(self.state_dir, container, self.p["secret_env"])
         labels = {
             LABEL_WORKER_OF: self.name,
             LABEL_WORKER: worker["name"],
@@ -220,7 +215,7 @@ class WorkerSet:
             self.docker.call(*args)
         except DockerError as exc:
             self.docker.remove(container)
-            self._remove_secrets(container)
+            remove_secrets(self.state_dir, container)
             raise WorkersFailed(f"Worker {worker['name']} ({self.ref}) could not start: {exc}") from exc
 
     def confirm_up(self, workers):
@@ -233,12 +228,12 @@ class WorkerSet:
             for worker in workers:
                 container = self.container_name(worker["name"])
                 state = (self.docker.container(container) or {}).get("State") or {}
-                # A worker that exited and was restarted by its policy counts as down: it would only crash again.
+                # One that exited, also one its restart policy brought back, would only crash again, over and over:
+                # it is removed.
                 if (state.get("Status") or "") != "running" or int(state.get("RestartCount") or 0) > 0:
                     logs = self.docker.logs(container, tail=20)
-                    # Removed: it would only crash again, over and over (its restart policy).
                     self.docker.remove(container)
-                    self._remove_secrets(container)
+                    remove_secrets(self.state_dir, container)
                     raise WorkersFailed(
                         f"Worker {worker['name']} ({self.ref}) did not stay up: {state.get('Status') or 'gone'}"
                         f" (exit code {state.get('ExitCode')}); last log lines: "
@@ -246,11 +241,6 @@ class WorkerSet:
             if self.clock() >= deadline:
                 return
             self.sleep(0.25)
-
-    def _remove_secrets(self, container):
-        path = os.path.join(self.secrets_dir, f"{container}.env")
-        if os.path.exists(path):
-            os.unlink(path)
 
 
 def _lines(releases):

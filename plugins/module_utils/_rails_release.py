@@ -23,21 +23,21 @@ from datetime import datetime, timezone
 from http.client import HTTPConnection, HTTPException
 
 from ._app_container import (
+    LABEL_FINGERPRINT,
+    LABEL_RELEASE,
     Docker,
     DockerError,
     config_key,
-    ensure_private_dir,
     fingerprint,
-    render_env_file,
+    remove_secrets,
     run_args,
     write_private_file,
+    write_secrets,
 )
 
 SLOTS = ("blue", "green")
 LABEL_APP = "railsdeploy.app"
-LABEL_RELEASE = "railsdeploy.release"
 LABEL_SLOT = "railsdeploy.slot"
-LABEL_FINGERPRINT = "railsdeploy.fingerprint"
 HEADER_SLOT = "X-Railsdeploy-Slot"
 HEADER_RELEASE = "X-Railsdeploy-Release"
 # How often a new container's health check and the proxy's switch are polled: a deploy waits at most this long
@@ -142,7 +142,6 @@ class ReleaseSwap:
         self.name = params["name"]
         self.ref = f"{params['image']}:{params['release']}"
         self.state_dir = params["state_dir"]
-        self.secrets_dir = os.path.join(self.state_dir, "secrets")
         self.history_file = os.path.join(self.state_dir, HISTORY_FILE)
         self.messages = []
 
@@ -278,12 +277,9 @@ class ReleaseSwap:
     def start(self, slot, image):
         container = self.slot_container(slot)
         port = self.slot_port(slot)
-        ensure_private_dir(self.state_dir)
-        ensure_private_dir(self.secrets_dir)
-        secrets_file = os.path.join(self.secrets_dir, f"{container}.env")
         # A container left in the idle slot (a failed deploy, a crash) is not serving: replace it.
         self.docker.remove(container)
-        write_private_file(secrets_file, render_env_file(self.p["secret_env"]))
+        secrets_file = write_secrets(self.state_dir, container, self.p["secret_env"])
         env = dict(self.p["env"])
         labels = {
             **self.p["labels"],
@@ -303,7 +299,7 @@ class ReleaseSwap:
             self.docker.call(*args)
         except DockerError as exc:
             self.docker.remove(container)
-            self._remove_secrets(container)
+            remove_secrets(self.state_dir, container)
             raise DeployFailed(f"{self.hostname}: could not start {container} ({self.ref}): {exc}") from exc
         return container, port, secrets_file
 
@@ -331,7 +327,7 @@ class ReleaseSwap:
     def unhealthy(self, container, port, why):
         logs = self.docker.logs(container)
         self.docker.remove(container)
-        self._remove_secrets(container)
+        remove_secrets(self.state_dir, container)
         raise DeployFailed(
             f"{self.hostname}: release {self.p['release']} failed its health check "
             f"GET http://127.0.0.1:{port}{self.p['health_path']} ({why}). The previous release keeps serving; "
@@ -363,7 +359,7 @@ class ReleaseSwap:
             except (DockerError, DeployFailed) as exc:
                 self.restore_backend(backend_file, old_backend)
                 self.docker.remove(container)
-                self._remove_secrets(container)
+                remove_secrets(self.state_dir, container)
                 raise DeployFailed(
                     f"{self.hostname}: the proxy {self.p['proxy_container']} did not switch to {container}: {exc}. "
                     "Its previous backend was restored; the previous release keeps serving."
@@ -381,7 +377,7 @@ class ReleaseSwap:
                     self.docker.remove(old_container)
             except DockerError as exc:
                 self.messages.append(f"the old container {old_container} could not be stopped: {exc}")
-            self._remove_secrets(old_container)
+            remove_secrets(self.state_dir, old_container)
         history = self.record(image)
         result["retained"] = self.retained_refs(history)
 
@@ -423,12 +419,6 @@ class ReleaseSwap:
             write_private_file(backend_file, old_backend, mode=0o644)
         if self.proxy_master():
             self.docker.kill(self.p["proxy_container"], "USR2")
-
-    def _remove_secrets(self, container):
-        try:
-            os.unlink(os.path.join(self.secrets_dir, f"{container}.env"))
-        except FileNotFoundError:
-            pass
 
     # --- records ---
 

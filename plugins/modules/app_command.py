@@ -151,11 +151,10 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container imp
     SECRETS_TARGET,
     Docker,
     DockerError,
-    ensure_private_dir,
     env_errors,
-    render_env_file,
+    remove_secrets,
     run_args,
-    write_private_file,
+    write_secrets,
 )
 
 
@@ -192,8 +191,6 @@ def main() -> None:
 
     docker_bin = module.get_bin_path("docker", required=True)
     docker = Docker(module.run_command, docker_bin)
-    secrets_dir = os.path.join(p["state_dir"], "secrets")
-    secrets_file = os.path.join(secrets_dir, f"{container}.env")
     own_secrets = not p["like"]
     try:
         if p["like"]:
@@ -207,9 +204,7 @@ def main() -> None:
                                      container=container)
                 docker.call("pull", "--quiet", image_ref)
                 image = docker.image(image_ref)
-            ensure_private_dir(p["state_dir"])
-            ensure_private_dir(secrets_dir)
-            write_private_file(secrets_file, render_env_file({k: str(v) for k, v in p["secret_env"].items()}))
+            secrets_file = write_secrets(p["state_dir"], container, {k: str(v) for k, v in p["secret_env"].items()})
         args = run_args(
             name=container, image_ref=image_ref, image_info=image, env=env,
             secrets_file=secrets_file, command=p["command"], detach=False, remove=True, extra=p["run_options"],
@@ -218,8 +213,8 @@ def main() -> None:
     except DockerError as exc:
         module.fail_json(msg=str(exc), container=container)
     finally:
-        if own_secrets and os.path.exists(secrets_file):
-            os.unlink(secrets_file)
+        if own_secrets:
+            remove_secrets(p["state_dir"], container)
     result = dict(changed=True, rc=rc, stdout=out, stderr=err, stdout_lines=out.splitlines(), container=container)
     if rc != 0 and p["fail_on_error"]:
         tail = " | ".join((err or out).strip().splitlines()[-5:])
