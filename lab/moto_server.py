@@ -140,7 +140,10 @@ def _requests_are_counted() -> None:
     # Not a fidelity fix: it tells the lab's watcher (labctl watch) that the cloud may have changed. Every
     # request the watcher did not make itself increments a counter in config.MOTO_REQUESTS_FILE; the watcher
     # makes its pass (nodes, volumes, balancer) when the counter moved, and otherwise less often, so that an
-    # idle lab costs little CPU.
+    # idle lab costs little CPU. Only requests to the services the watcher follows count (EC2: instances, volumes,
+    # security groups; Elastic Load Balancing: the target group): the nodes' log shipping (CloudWatch Logs), disk
+    # metrics and WAL archive (S3) call all the time and would have it make a pass every second (6% of a core).
+    # A request whose signature names no service (unsigned) counts.
     import threading
 
     from labkit import aws, config
@@ -150,8 +153,12 @@ def _requests_are_counted() -> None:
     lock = threading.Lock()
     count = [0]
 
+    def may_change_what_is_followed(environ: dict[str, Any]) -> bool:
+        return aws.may_change_what_the_watcher_follows(environ.get("HTTP_AUTHORIZATION", ""),
+                                                       environ.get("QUERY_STRING", ""))
+
     def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        if aws.WATCHER_AGENT not in environ.get("HTTP_USER_AGENT", ""):
+        if aws.WATCHER_AGENT not in environ.get("HTTP_USER_AGENT", "") and may_change_what_is_followed(environ):
             with lock:
                 count[0] += 1
                 try:

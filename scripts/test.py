@@ -17,13 +17,13 @@ each stage of another lane prints its output as one block when it ends:
   offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
            the images' Patroni tests (containers of their own, mostly waiting for Patroni);
   users    the lab balancer's test (an ALB of its own) and the lab's node tests, on instances of their own (itest-*);
-  idle     the users scenario (instances of its own, Environment=users: its work is mostly Ansible's, on this
-           machine), lint, the integration tests against a moto of their own, of bad settings (no AWS at all), the
-           unit tests and the real Rails app's image test: CPU work that needs little of the lab or none at all.
-           They start with the rails scenario
-           and run beside it and the drills at the lowest CPU priority (nice 19), on the CPU those leave idle while
-           they wait for deploys, restores and outages (the drills alone leave two fifths of both cores idle; before
-           them, the scenarios and the node tests keep both cores busy: CPU work there lengthens the main lane).
+  idle     lint, the integration tests against a moto of their own and of bad settings (no AWS at all), the unit
+           tests (CPU work on this machine only), then the users scenario (instances of its own, Environment=users:
+           its work is mostly Ansible's, on this machine) and the real Rails app's image test. They start when the
+           other lanes beside the main one have ended (during the postgres scenario, which with the pair scenario
+           leaves a third of both cores idle while it waits for PostgreSQL) and run at the lowest CPU priority
+           (nice 19), on the CPU the main lane leaves idle (the drills alone leave a sixth of both cores idle; the
+           provision scenario and the node tests keep both cores busy: CPU work there lengthens the main lane).
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
 every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
 the failed stage is skipped).
@@ -86,10 +86,6 @@ OWN_MOTO = ["tests/integration/cdn", "tests/integration/backups", "tests/integra
 OWN_REGISTRY = ["tests/integration/rails_image", "tests/integration/cluster_images"]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
-    # Admins and the Docker engine on instances of its own, Environment=users: users.yml's runs are Ansible's CPU on
-    # this machine (niced here), the nodes' part is small. First in the idle lane, beside the rails scenario and the
-    # drills: until CI#55 a third lane beside the first scenarios, where it kept both cores busy with them.
-    molecule("users", lane=IDLE),
     Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",)),
     Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
           after=("venv",)),
@@ -108,6 +104,11 @@ STAGES = [
     Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
     # The real Rails app's image (what `make demo` deploys) against the PostgreSQL image, no lab: Ruby's boots are
     # CPU work, so beside the drills, not the first scenarios.
+    # Admins and the Docker engine on instances of its own, Environment=users: users.yml's runs are Ansible's CPU on
+    # this machine (niced here), the nodes' part (not niced) is small. After the idle lane's stages that are only this
+    # machine's CPU, so beside the rails scenario and the drills: until CI#55 a third lane beside the first scenarios,
+    # where it kept both cores busy with them.
+    molecule("users", lane=IDLE),
     Stage("integration railsapp", ["pytest", "tests/integration/railsapp", "-v", "--durations=5"], lane=IDLE,
           lab=False, after=("venv", "images")),
     Stage("images", MAKE + ["images"], lab=False),
@@ -292,15 +293,22 @@ class Run:
                 lanes.setdefault(s.lane, []).append(s)
         threads = [threading.Thread(target=self.lane, args=(stages, False), daemon=True)
                    for name, stages in lanes.items() if name not in ("main", IDLE)]
-        idle = threading.Thread(target=self.lane, args=(lanes.get(IDLE, []), False), daemon=True)
         for t in threads:
             t.start()
+
+        def idle_lane() -> None:
+            """Once the other lanes beside the main one have ended (the nodes test, during the postgres scenario)."""
+            for t in threads:
+                t.join()
+            self.lane(lanes.get(IDLE, []), False)
+
+        idle = threading.Thread(target=idle_lane, daemon=True)
+        idle.start()
         self.lane(lanes["main"], streamed=True)
         for t in threads:
             if t.is_alive():
                 say("waiting for the lanes beside the main one, before the stages under load")
             t.join()
-        idle.start()  # beside the rails scenario and the drills, on the CPU they leave idle
         for stage in (s for s in self.stages if s.alone):
             self.run(stage, streamed=True)
         self.wait_idle(idle, lanes.get(IDLE, []), "to finish")
@@ -337,7 +345,7 @@ def table(stages: list[Stage], wall: float) -> str:
              f"{100 * s.cpu / (cores * s.seconds):.0f}" if s.cpu is not None and s.seconds else "-",
              f"{s.own_cpu:.0f}" if s.own_cpu is not None else "-", s.result,
              "" if s.lane == "main" or s.seconds is None
-             else "beside the rails scenario (idle, nice 19)" if s.lane == IDLE
+             else "beside the main lane (idle, nice 19)" if s.lane == IDLE
              else f"beside the main lane ({s.lane})") for s in stages]
     own = sum(s.own_cpu or 0 for s in stages)
     rows.append(("total (wall clock)", f"{wall:.0f}", "", f"{own:.0f}", "", ""))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from urllib.parse import unquote
+
 import boto3
 from botocore.config import Config
 
@@ -17,6 +20,19 @@ def mark_as_watcher() -> None:
     """Requests of this process are the watcher's own (moto_server does not count them as changes)."""
     global _CONFIG
     _CONFIG = _CONFIG.merge(Config(user_agent_extra=WATCHER_AGENT))
+
+
+# The services whose requests may change what the watcher follows: EC2 (instances, volumes, security groups) and
+# Elastic Load Balancing (the target group).
+WATCHED_SERVICES = frozenset({"ec2", "elasticloadbalancing"})
+_SCOPE = re.compile(r"Credential=[^/,&]+/[0-9]{8}/[^/,&]+/([^/,&]+)/aws4_request")
+
+
+def may_change_what_the_watcher_follows(authorization: str, query: str = "") -> bool:
+    """Whether a request signed with this Authorization header (or presigned in this query string) may change what
+    the watcher follows: one to a watched service, or one whose signature names no service."""
+    signed = _SCOPE.search(authorization or "") or _SCOPE.search(unquote(query or ""))
+    return signed is None or signed.group(1) in WATCHED_SERVICES
 
 
 def endpoint() -> str:
