@@ -41,8 +41,8 @@ PATRONI_PORT = 8008  # Patroni's REST API on each PostgreSQL node's private addr
 # Lines PostgreSQL logs when it starts on a cluster that was not shut down cleanly.
 CRASH_RECOVERY = ("database system was not properly shut down", "automatic recovery in progress",
                   "database system was interrupted")
-# The deploy lock (railsdeploy.aws.deploy_lock): the etcd key rails_app_lock_key once etcd runs on the primary,
-# the directory rails_app_lock_path before.
+# The deploy lock (railsdeploy.aws.deploy_lock): the etcd key deploy_lock_key once etcd runs on the primary,
+# the directory deploy_lock_path before.
 DEPLOY_LOCK = "/var/lib/railsdeploy/locks/deploy_rails"
 DEPLOY_LOCK_KEY = "/railsdeploy-locks/railsdeploy-lab/deploy"
 ASSETS_BUCKET = "railsdeploy-lab-assets"  # inventories/lab/group_vars/all/main.yml
