@@ -18,11 +18,12 @@ each stage of another lane prints its output as one block when it ends:
            the images' Patroni tests (containers of their own, mostly waiting for Patroni);
   users    the lab balancer's test (an ALB of its own) and the lab's node tests, on instances of their own (itest-*);
   idle     lint, the integration tests against a moto of their own and of bad settings (no AWS at all), the unit
-           tests (CPU work on this machine only), then the users scenario (instances of its own, Environment=users:
-           its work is mostly Ansible's, on this machine) and the real Rails app's image test. They start when the
-           other lanes beside the main one have ended (during the postgres scenario, which with the pair scenario
-           leaves a third of both cores idle while it waits for PostgreSQL) and run at the lowest CPU priority
-           (nice 19), on the CPU the main lane leaves idle (the drills alone leave a sixth of both cores idle; the
+           tests (CPU work on this machine only), then - once the rails scenario has ended, beside the drills - the
+           users scenario (instances of its own, Environment=users: its work is mostly Ansible's, on this machine)
+           and the real Rails app's image test. They start when the
+           other lanes beside the main one have ended (during the postgres scenario: it and the pair scenario
+           left a third of both cores idle while they wait for PostgreSQL, CI#61) and run at the lowest CPU priority
+           (nice 19), on the CPU the main lane leaves idle (the drills leave almost a third of both cores idle; the
            provision scenario and the node tests keep both cores busy: CPU work there lengthens the main lane).
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
 every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
@@ -105,10 +106,11 @@ STAGES = [
     # The real Rails app's image (what `make demo` deploys) against the PostgreSQL image, no lab: Ruby's boots are
     # CPU work, so beside the drills, not the first scenarios.
     # Admins and the Docker engine on instances of its own, Environment=users: users.yml's runs are Ansible's CPU on
-    # this machine (niced here), the nodes' part (not niced) is small. After the idle lane's stages that are only this
-    # machine's CPU, so beside the rails scenario and the drills: until CI#55 a third lane beside the first scenarios,
-    # where it kept both cores busy with them.
-    molecule("users", lane=IDLE),
+    # this machine (niced here), its nodes' work is not niced. Beside the drills, which leave almost a third of both
+    # cores idle while they wait for failovers and restores (CI#63: 71% busy); beside the rails scenario, whose deploys
+    # keep both cores busy (94%), it lengthened it; until CI#55 a third lane beside the first scenarios, where it kept
+    # both cores busy with them.
+    molecule("users", lane=IDLE, after=("molecule rails",)),
     Stage("integration railsapp", ["pytest", "tests/integration/railsapp", "-v", "--durations=5"], lane=IDLE,
           lab=False, after=("venv", "images")),
     Stage("images", MAKE + ["images"], lab=False),
