@@ -153,12 +153,9 @@ def _requests_are_counted() -> None:
     lock = threading.Lock()
     count = [0]
 
-    def may_change_what_is_followed(environ: dict[str, Any]) -> bool:
-        return aws.may_change_what_the_watcher_follows(environ.get("HTTP_AUTHORIZATION", ""),
-                                                       environ.get("QUERY_STRING", ""))
-
     def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
-        if aws.WATCHER_AGENT not in environ.get("HTTP_USER_AGENT", "") and may_change_what_is_followed(environ):
+        if aws.WATCHER_AGENT not in environ.get("HTTP_USER_AGENT", "") and aws.may_change_what_the_watcher_follows(
+                environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", "")):
             with lock:
                 count[0] += 1
                 try:

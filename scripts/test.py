@@ -98,19 +98,19 @@ STAGES = [
     Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
           lab=False, after=("venv", "images")),
     # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU), and the unit
-    # tests (CPU only): in the idle lane, on the CPU the rails scenario and the drills leave idle (CI#42: beside the
-    # first scenarios, at nice 19, they still took CPU from them).
+    # tests (CPU only): in the idle lane, at nice 19 beside the postgres and pair scenarios, which wait for PostgreSQL
+    # (CI#42: beside the provision scenario, which keeps both cores busy, they took CPU from it).
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane=IDLE,
           lab=False, after=("venv",)),
     Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
-    # The real Rails app's image (what `make demo` deploys) against the PostgreSQL image, no lab: Ruby's boots are
-    # CPU work, so beside the drills, not the first scenarios.
     # Admins and the Docker engine on instances of its own, Environment=users: users.yml's runs are Ansible's CPU on
     # this machine (niced here), its nodes' work is not niced. Beside the drills, which leave almost a third of both
     # cores idle while they wait for failovers and restores (CI#63: 71% busy); beside the rails scenario, whose deploys
     # keep both cores busy (94%), it lengthened it; until CI#55 a third lane beside the first scenarios, where it kept
     # both cores busy with them.
     molecule("users", lane=IDLE, after=("molecule rails",)),
+    # The real Rails app's image (what `make demo` deploys) against the PostgreSQL image, no lab: Ruby's boots are
+    # CPU work, so beside the drills, not the first scenarios.
     Stage("integration railsapp", ["pytest", "tests/integration/railsapp", "-v", "--durations=5"], lane=IDLE,
           lab=False, after=("venv", "images")),
     Stage("images", MAKE + ["images"], lab=False),
