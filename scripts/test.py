@@ -140,10 +140,14 @@ STAGES = [
 NEEDED_FIRST = ("venv", "images")  # chosen whenever a chosen stage needs the lab
 
 # The slowest tasks of every ansible-playbook run (molecule's and the tests'), without a line per task.
+# Every task result, one JSON line each, in build/test-logs/tasks.jsonl (tests/callbacks/task_census.py):
+# `python3 scripts/task_census.py` shows where the run's seconds went, task by task.
 ANSIBLE_TIMING = {
-    "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks",
+    "ANSIBLE_CALLBACKS_ENABLED": "ansible.posix.profile_tasks,task_census",
+    "ANSIBLE_CALLBACK_PLUGINS": str(REPO / "tests" / "callbacks"),
     "PROFILE_TASKS_SUMMARY_ONLY": "true",
     "PROFILE_TASKS_TASK_OUTPUT_LIMIT": "5",
+    "RAILSDEPLOY_TASK_CENSUS": str(LOGS / "tasks.jsonl"),
 }
 PRINT = threading.Lock()
 
@@ -197,7 +201,8 @@ class Run:
         """Run the stage's command; its output streams, or is printed as one block when it ends."""
         # The venv's tools first: a Python version manager's shim (pyenv) may have put its own bin directory, with
         # other versions of pytest and ansible, before the PATH that make set.
-        env = dict(os.environ, **ANSIBLE_TIMING, PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+        env = dict(os.environ, **ANSIBLE_TIMING, RAILSDEPLOY_TEST_STAGE=stage.name,
+                   PATH=f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}")
         log = LOGS / f"{stage.name.replace(' ', '-')}.log"
         started, cpu_started = time.monotonic(), busy_cpu_seconds()
         try:
@@ -296,6 +301,7 @@ class Run:
 
     def _lanes(self) -> bool:
         LOGS.mkdir(parents=True, exist_ok=True)
+        (LOGS / "tasks.jsonl").unlink(missing_ok=True)
         lanes: dict[str, list[Stage]] = {"main": []}
         for s in self.stages:
             if not s.alone:
