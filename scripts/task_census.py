@@ -16,11 +16,9 @@ from collections import defaultdict
 from pathlib import Path
 
 DEFAULT = Path(__file__).resolve().parent.parent / "build" / "test-logs" / "tasks.jsonl"
-# Actions Ansible runs on the controller without a module run on the host.
-CONTROLLER = {"ansible.builtin.set_fact", "ansible.builtin.assert", "ansible.builtin.fail", "ansible.builtin.debug",
-              "ansible.builtin.include_tasks", "ansible.builtin.include_role", "ansible.builtin.import_tasks",
-              "ansible.builtin.validate_argument_spec", "ansible.builtin.meta", "ansible.builtin.include_vars",
-              "set_fact", "assert", "fail", "debug", "include_tasks", "include_role", "validate_argument_spec", "meta"}
+# Actions Ansible runs on the controller without a module run on the host (results name them fully qualified).
+CONTROLLER = {"set_fact", "assert", "fail", "debug", "include_tasks", "include_role", "validate_argument_spec", "meta",
+              "include_vars"}
 
 
 def table(title: str, rows: list[tuple], head: tuple[str, ...]) -> None:
@@ -49,8 +47,9 @@ def main() -> int:
     for results in occurrences.values():
         first = results[0]
         wall = max(r["seconds"] for r in results)
-        modules = sum(1 for r in results if r["status"] != "skipped" and r["action"] not in CONTROLLER)
-        key = (first["role"], first["task"][:90], first["action"].replace("ansible.builtin.", ""))
+        modules = sum(1 for r in results
+                      if r["status"] != "skipped" and r["action"].removeprefix("ansible.builtin.") not in CONTROLLER)
+        key = (first["role"], first["task"][:90], first["action"].removeprefix("ansible.builtin."))
         for agg, k in ((tasks, key), (actions, first["action"]), (stages, first["stage"]),
                        (playbooks, first["playbook"])):
             agg[k][0] += wall

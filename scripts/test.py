@@ -87,14 +87,16 @@ IDLE = "idle"
 OWN_MOTO = ["tests/integration/cdn", "tests/integration/backups", "tests/integration/data_volume",
             "tests/integration/isolation", "tests/integration/security_groups"]
 OWN_REGISTRY = ["tests/integration/rails_image", "tests/integration/cluster_images"]
+# What the idle lane's CPU-only stages (lint, the own-moto, settings and unit tests) wait for: the end of the pair
+# scenario, so that they run beside the rails scenario, whose deploys leave a quarter of both cores idle (CI#64-66:
+# 73-77% busy), not beside the postgres and pair scenarios, which they kept 90-94% busy (CI#61 without them: 341 s and
+# 164 s; CI#66 with them: 383 and 196).
+BESIDE_RAILS = ("molecule pair",)
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
-    # lint and the own-moto tests (CPU only, as the settings and unit tests below): in the idle lane beside the rails
-    # scenario, whose deploys leave a quarter of both cores idle (CI#64-66: 73-77% busy), not beside the postgres and
-    # pair scenarios, which they kept 90-94% busy (CI#61 without them: 341 s and 164 s; CI#66 with them: 383 and 196).
-    Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",), not_before=("molecule pair",)),
+    Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",), not_before=BESIDE_RAILS),
     Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
-          after=("venv",), not_before=("molecule pair",)),
+          after=("venv",), not_before=BESIDE_RAILS),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
           after=("venv", "images")),
     # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
@@ -103,10 +105,10 @@ STAGES = [
     Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
           lab=False, after=("venv", "images")),
     # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU), and the unit
-    # tests (CPU only): in the idle lane after lint, beside the rails scenario.
+    # tests (CPU only): in the idle lane after lint and the own-moto tests.
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane=IDLE,
-          lab=False, after=("venv",), not_before=("molecule pair",)),
-    Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",), not_before=("molecule pair",)),
+          lab=False, after=("venv",), not_before=BESIDE_RAILS),
+    Stage("unit", MAKE + ["unit"], lane=IDLE, lab=False, after=("venv",), not_before=BESIDE_RAILS),
     # Admins and the Docker engine on instances of its own, Environment=users: users.yml's runs are Ansible's CPU on
     # this machine (niced here), its nodes' work is not niced. Beside the drills, which leave almost a third of both
     # cores idle while they wait for failovers and restores (CI#63: 71% busy); beside the rails scenario, whose deploys
