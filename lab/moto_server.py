@@ -141,9 +141,11 @@ def _requests_are_counted() -> None:
     # request the watcher did not make itself increments a counter in config.MOTO_REQUESTS_FILE; the watcher
     # makes its pass (nodes, volumes, balancer) when the counter moved, and otherwise less often, so that an
     # idle lab costs little CPU. Only requests to the services the watcher follows count (EC2: instances, volumes,
-    # security groups; Elastic Load Balancing: the target group): the nodes' log shipping (CloudWatch Logs), disk
-    # metrics and WAL archive (S3) call all the time and would have it make a pass every second (6% of a core).
+    # security groups; Elastic Load Balancing: the target group), and of those only the ones that do not just read
+    # (Describe*, Get*, List*): the nodes' log shipping (CloudWatch Logs), disk metrics and WAL archive (S3), and
+    # Ansible's descriptions of instances, call all the time and would have it make a pass every second (6% of a core).
     # A request whose signature names no service (unsigned) counts.
+    import io
     import threading
 
     from labkit import aws, config
@@ -153,9 +155,17 @@ def _requests_are_counted() -> None:
     lock = threading.Lock()
     count = [0]
 
+    def body(environ: dict[str, Any]) -> bytes:
+        """The request's body, read once and put back for moto to read (none read without a Content-Length)."""
+        if not environ.get("CONTENT_LENGTH"):
+            return b""
+        data = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+        environ["wsgi.input"] = io.BytesIO(data)
+        return data
+
     def __call__(self: Any, environ: dict[str, Any], start_response: Any) -> Any:
         if aws.WATCHER_AGENT not in environ.get("HTTP_USER_AGENT", "") and aws.may_change_what_the_watcher_follows(
-                environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", "")):
+                environ.get("HTTP_AUTHORIZATION", ""), environ.get("QUERY_STRING", ""), lambda: body(environ)):
             with lock:
                 count[0] += 1
                 try:

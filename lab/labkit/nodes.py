@@ -34,6 +34,7 @@ class Instance:
     ip: str
     key_name: str | None
     root_device: str = ""
+    background: bool = False  # tagged LabCpu=background: its container yields the CPU (see create_node)
 
 
 @dataclass
@@ -68,6 +69,7 @@ def lab_instances(ec2, vpc_id: str) -> list[Instance]:
                 ip=inst.get("PrivateIpAddress", ""),
                 key_name=inst.get("KeyName"),
                 root_device=inst.get("RootDeviceName", ""),
+                background=tags.get(BACKGROUND_TAG) == "background",
             ))
     return found
 
@@ -148,6 +150,15 @@ def public_key(ec2, key_name: str | None, cache: dict) -> str:
     return cache[key_name]
 
 
+# Not a fidelity fix: a lab runs every instance on one machine's cores, where an instance of the tests beside the main
+# lane (the users scenario's, the node tests' itest-*) would take CPU from the one under test. An instance tagged
+# LabCpu=background gets the lowest CPU weight (cgroup cpu.shares 2, against 1024): its container's processes (sshd,
+# the module runs Ansible starts there, dockerd) run on the CPU the others leave idle. Containers the node's own
+# dockerd starts are not inside it (the host's cgroup namespace) and keep the default weight.
+BACKGROUND_TAG = "LabCpu"
+BACKGROUND_CPU_SHARES = "2"
+
+
 def create_node(inst: Instance, name: str, pubkey: str) -> None:
     vol = docker_volume(inst.id)
     docker("volume", "create", "--label", f"{config.LABEL}=node-docker", "--label", config.OWNER, vol)
@@ -167,6 +178,7 @@ def create_node(inst: Instance, name: str, pubkey: str) -> None:
         "--volume", f"{vol}:/var/lib/docker",
         # A shutdown waits for dockerd as systemd would (lab-boot: TimeoutStopSec of docker.service's drop-ins).
         "--stop-timeout", "300",
+        *(["--cpu-shares", BACKGROUND_CPU_SHARES] if inst.background else []),
         "--env", f"LAB_SSH_PUBLIC_KEY={pubkey}",
         # Where the node's 169.254.169.254:80 leads (lab-boot DNATs it): the lab's instance metadata service.
         "--env", f"LAB_IMDS={config.GATEWAY}:{state.load().get('imds_port', '')}",

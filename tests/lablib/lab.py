@@ -213,7 +213,10 @@ class Cloud:
         inst = self.lab.ec2.run_instances(
             ImageId=self.lab.ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1,
             SubnetId=self.lab.subnets[az], KeyName=self.lab.state["key_name"],
-            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name}]}], **extra,
+            # LabCpu=background: beside the main lane, its node takes only the CPU the main lane leaves idle.
+            TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name},
+                                                                     {"Key": "LabCpu", "Value": "background"}]}],
+            **extra,
         )["Instances"][0]
         self.instances.append(inst["InstanceId"])
         self.lab.mine.add(inst["InstanceId"])
