@@ -14,13 +14,11 @@ and left up.
 
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
-  offline  the venv, then - once the provision scenario has ended, beside the postgres scenario, which leaves a
-           quarter of both cores idle - the integration tests of build.yml and build_images.yml (their own moto
-           and registry) and the images' Patroni tests (containers of their own, mostly waiting for Patroni);
+  offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
+           the images' Patroni tests (containers of their own, mostly waiting for Patroni);
   users    the lab balancer's test (an ALB of its own) and the lab's node tests, on instances of their own (itest-*);
-  idle     lint (beside the pair scenario, which leaves a third of both cores idle), the integration tests against
-           a moto of their own and of bad settings (no AWS at all), the unit tests (CPU work on this machine only)
-           beside the rails scenario, then - once it has ended, beside the
+  idle     lint, the integration tests against a moto of their own and of bad settings (no AWS at all), the unit
+           tests (CPU work on this machine only) beside the rails scenario, then - once it has ended, beside the
            drills - the users scenario (instances of its own, Environment=users: its work is mostly Ansible's, on
            this machine) and the real Rails app's image test. At the lowest CPU priority (nice 19), on the CPU the
            main lane leaves idle: the rails scenario and the drills leave a quarter of both cores idle while they
@@ -94,24 +92,18 @@ OWN_REGISTRY = ["tests/integration/rails_image", "tests/integration/cluster_imag
 # 73-77% busy), not beside the postgres and pair scenarios, which they kept 90-94% busy (CI#61 without them: 341 s and
 # 164 s; CI#66 with them: 383 and 196).
 BESIDE_RAILS = ("molecule pair",)
-# Lint (about 140 CPU-s), the first of them, starts beside the pair scenario (CI#72: 168 s at 62% of the cores) and
-# leaves the rails scenario (93%) that much less beside it.
-BESIDE_PAIR = ("molecule postgres",)
-# The build and images tests (about 120 CPU-s with Docker's) beside the postgres scenario (CI#72: 78%), not the
-# provision scenario, which is CPU-bound (96%).
-AFTER_PROVISION = ("molecule provision",)
 STAGES = [
     Stage("venv", MAKE + ["venv"], lane="offline", lab=False),
-    Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",), not_before=BESIDE_PAIR),
+    Stage("lint", MAKE + ["lint"], lane=IDLE, lab=False, after=("venv",), not_before=BESIDE_RAILS),
     Stage("integration own-moto", ["pytest", *OWN_MOTO, "-v", "--durations=5"], lane=IDLE, lab=False,
           after=("venv",), not_before=BESIDE_RAILS),
     Stage("integration build", ["pytest", *OWN_REGISTRY, "-v", "--durations=5"], lane="offline", lab=False,
-          after=("venv", "images"), not_before=AFTER_PROVISION),
+          after=("venv", "images")),
     # The PostgreSQL image's Patroni and the etcd image, on networks of their own (no lab): a Patroni pair, its
     # failover, an adoption, a node proxy - mostly waiting for Patroni (a sixth of a core): off the main lane
     # (CI#42: 68 s there).
     Stage("integration images", ["pytest", "tests/integration/images", "-v", "--durations=5"], lane="offline",
-          lab=False, after=("venv", "images"), not_before=AFTER_PROVISION),
+          lab=False, after=("venv", "images")),
     # Bad settings refused before any AWS call (an ansible-playbook run per case, no moto, all CPU), and the unit
     # tests (CPU only): in the idle lane after lint and the own-moto tests.
     Stage("integration settings", ["pytest", "tests/integration/settings", "-v", "--durations=5"], lane=IDLE,
