@@ -99,9 +99,10 @@ def report(processes: list[Process], top: int) -> str:
     by_name: Counter[tuple[str, str]] = Counter()
     count: Counter[tuple[str, str]] = Counter()
     for p in processes:
-        places[where(p)] += p.cpu
-        by_name[(where(p), p.comm)] += p.cpu
-        count[(where(p), p.comm)] += 1
+        place = where(p)
+        places[place] += p.cpu
+        by_name[(place, p.comm)] += p.cpu
+        count[(place, p.comm)] += 1
     lines = [f"{len(processes)} processes, {total:.0f} CPU-s", "", "CPU-s  where"]
     lines += [f"{cpu:6.0f}  {place}" for place, cpu in places.most_common()]
     lines += ["", f"{'CPU-s':>8}  {'runs':>6}  {'each':>6}  where           command"]

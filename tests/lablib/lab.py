@@ -18,6 +18,7 @@ import boto3
 import pytest
 from botocore.config import Config
 from labkit import config as labconfig
+from labkit.nodes import BACKGROUND_TAG
 
 REPO = Path(__file__).resolve().parents[2]
 LABCTL = REPO / "lab" / "labctl.py"
@@ -213,9 +214,9 @@ class Cloud:
         inst = self.lab.ec2.run_instances(
             ImageId=self.lab.ami(), InstanceType="t3.micro", MinCount=1, MaxCount=1,
             SubnetId=self.lab.subnets[az], KeyName=self.lab.state["key_name"],
-            # LabCpu=background: beside the main lane, its node takes only the CPU the main lane leaves idle.
+            # In the background: beside the main lane, its node takes only the CPU the main lane leaves idle.
             TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": name},
-                                                                     {"Key": "LabCpu", "Value": "background"}]}],
+                                                                     {"Key": BACKGROUND_TAG, "Value": "background"}]}],
             **extra,
         )["Instances"][0]
         self.instances.append(inst["InstanceId"])
