@@ -15,15 +15,17 @@ and left up.
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
   offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
-           the images' Patroni tests (containers of their own, mostly waiting for Patroni);
-  users    the lab balancer's test (an ALB of its own) and the lab's node tests, on instances of their own (itest-*);
+           the images' Patroni tests (containers of their own at the lowest CPU weight, mostly waiting for Patroni);
+  users    the lab balancer's test (an ALB of its own) and the lab's node tests, on instances of their own (itest-*,
+           their node containers at the lowest CPU weight);
   idle     lint, the integration tests against a moto of their own and of bad settings (no AWS at all), the unit
            tests (CPU work on this machine only) beside the rails scenario, then - once it has ended, beside the
            drills - the users scenario (instances of its own, Environment=users: its work is mostly Ansible's, on
-           this machine) and the real Rails app's image test. At the lowest CPU priority (nice 19), on the CPU the
-           main lane leaves idle: the rails scenario and the drills leave a quarter of both cores idle while they
-           wait (deploys, failovers, restores); the first scenarios and the node tests keep both cores busy, and CPU
-           work beside them lengthens the main lane.
+           this machine) and the real Rails app's image test, on the CPU the main lane leaves idle: the rails
+           scenario and the drills leave a quarter of both cores idle while they wait (deploys, failovers,
+           restores); the first scenarios and the node tests keep both cores busy, and CPU work beside them
+           lengthens the main lane.
+Every stage beside the main lane but the venv runs at the lowest CPU priority (nice 19), and all it starts.
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
 every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
 the failed stage is skipped).
@@ -71,6 +73,11 @@ class Stage:
     own_cpu: float | None = None  # CPU seconds of its command and what that started (not the nodes')
     result: str = "not run"
 
+    @property
+    def niced(self) -> bool:
+        """Every stage beside the main lane runs at nice 19, but the venv: the lab's start waits for it."""
+        return self.lane != "main" and self.name not in NOT_NICED
+
     def named(self, names: list[str]) -> bool:
         """Named by its whole name, its first word (`molecule`, `integration`) or its last (`rails`)."""
         words = self.name.split()
@@ -81,8 +88,12 @@ def molecule(scenario: str, **kw) -> Stage:
     return Stage(f"molecule {scenario}", ["molecule", "test", "-s", scenario], **kw)
 
 
-# The lane beside the stages under load, at nice 19 (see the docstring).
+# The lane beside the stages under load (see the docstring).
 IDLE = "idle"
+# The stages beside the main lane that run at the usual priority: the lab's start waits for the venv. (Until CI#75 the
+# offline and users lanes all did: the build, images and node tests' own CPU, some 170 CPU-s, competed with the
+# provision and postgres scenarios at full weight.)
+NOT_NICED = ("venv",)
 # Integration tests that need no lab: playbooks against a moto of their own; build.yml with its own registry.
 OWN_MOTO = ["tests/integration/cdn", "tests/integration/backups", "tests/integration/data_volume",
             "tests/integration/isolation", "tests/integration/security_groups"]
@@ -208,8 +219,8 @@ class Run:
         log = LOGS / f"{stage.name.replace(' ', '-')}.log"
         started, cpu_started = time.monotonic(), busy_cpu_seconds()
         try:
-            # The idle lane's stages at the lowest CPU priority, and all they start.
-            argv = ["nice", "-n", "19", *stage.argv] if stage.lane == IDLE else stage.argv
+            # Beside the main lane, at the lowest CPU priority, and all they start.
+            argv = ["nice", "-n", "19", *stage.argv] if stage.niced else stage.argv
             if streamed:
                 say(stage.name)
                 rc = self._wait(stage, self._start(argv, env))
@@ -362,8 +373,7 @@ def table(stages: list[Stage], wall: float) -> str:
              f"{100 * s.cpu / (cores * s.seconds):.0f}" if s.cpu is not None and s.seconds else "-",
              f"{s.own_cpu:.0f}" if s.own_cpu is not None else "-", s.result,
              "" if s.lane == "main" or s.seconds is None
-             else "beside the main lane (idle, nice 19)" if s.lane == IDLE
-             else f"beside the main lane ({s.lane})") for s in stages]
+             else f"beside the main lane ({s.lane}{', nice 19' if s.niced else ''})") for s in stages]
     own = sum(s.own_cpu or 0 for s in stages)
     rows.append(("total (wall clock)", f"{wall:.0f}", "", f"{own:.0f}", "", ""))
     header = ("stage", "seconds", "cpu %", "own cpu s", "result", "note")
@@ -435,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for s in STAGES:
             needs = [*s.after, *([LAB] if s.lab else [])]
-            print(f"{s.name:<22} lane {s.lane:<8} {'alone ' if s.alone else ''}"
+            print(f"{s.name:<22} lane {s.lane:<8} {'nice 19 ' if s.niced else ''}{'alone ' if s.alone else ''}"
                   f"{'after ' + ', '.join(needs) if needs else ''}"
                   f"{'; not before ' + ', '.join(s.not_before) + ' ends' if s.not_before else ''}")
         return 0
