@@ -10,8 +10,9 @@ short_description: What changed and what failed, then a summary of the deploy
 description:
   - The default output without what a person does not need to read. At verbosity 0, a task prints only the hosts it
     changed, failed on or could not reach, and what a C(debug) task shows; an included file, a play in which nothing
-    is printed, an C(ok) or C(skipped) result print nothing. With C(-v) or more, everything the default output
-    prints is printed.
+    is printed, an C(ok) or C(skipped) result print nothing. Nor does a task that a play forces into check mode in a
+    run that is not C(--check), which only predicts (a deploy's plan); the task that makes the change prints it.
+    With C(-v) or more, everything the default output prints is printed.
   - The run ends with the play recap, then a summary of every release swap of M(railsdeploy.aws.rails_release) (a
     deploy, a rollback) - the node, the release it served and the one it serves, the seconds the swap took and the
     seconds its old release drained, or why it failed - and the run's total seconds.
@@ -29,6 +30,7 @@ requirements:
 
 import time
 
+from ansible import context
 from ansible.playbook.task_include import TaskInclude
 from ansible.plugins.callback.default import CallbackModule as DefaultCallback
 
@@ -95,6 +97,8 @@ class CallbackModule(DefaultCallback):
         self._record_swap(result)
         if self._quiet() and isinstance(result.task, TaskInclude):
             return  # "included: ..." says nothing a person acts on
+        if self._quiet() and result.task.check_mode and not context.CLIARGS.get("check"):
+            return  # a prediction ("would change") in a real run: the task that changes it says so
         self._showing = result.task.action in SHOWN_ACTIONS
         try:
             super().v2_runner_on_ok(result)

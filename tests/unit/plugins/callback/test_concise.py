@@ -30,6 +30,13 @@ PLAYBOOK = textwrap.dedent("""\
             msg: never
           when: false
 
+        - name: A task that only predicts a change
+          ansible.builtin.copy:
+            content: predicted
+            dest: "{{ playbook_dir }}/predicted.txt"
+            mode: "0644"
+          check_mode: true
+
     - name: A play that changes something
       hosts: localhost
       gather_facts: false
@@ -76,7 +83,7 @@ def test_a_run_prints_what_changed_and_failed_not_what_was_ok_skipped_or_include
     assert "PLAY [A play that changes something]" in out, out
     assert "TASK [A task that shows something]" in out and "what the person asked to see" in out, out
     for quiet in ("A play that changes nothing", "A task whose result is ok", "A task that is skipped",
-                  "skipping:", "included:"):
+                  "A task that only predicts a change", "skipping:", "included:"):
         assert quiet not in out, f"{quiet!r} printed:\n{out}"
     assert out.count("ok: [localhost]") == 1, out  # the debug task's
     assert "PLAY RECAP" in out and "Total: " in out, out
@@ -88,6 +95,13 @@ def test_with_v_everything_is_printed(tmp_path):
     for shown in ("PLAY [A play that changes nothing]", "TASK [A task whose result is ok]", "ok: [localhost]",
                   "skipping: [localhost]", "included: "):
         assert shown in out, f"{shown!r} not printed:\n{out}"
+
+
+def test_a_prediction_is_printed_in_a_check_run_and_with_v(tmp_path):
+    for extra in ("--check", "-v"):
+        out = run(tmp_path, extra)
+        assert "TASK [A task that only predicts a change]" in out, f"{extra}:\n{out}"
+    assert not (tmp_path / "predicted.txt").exists()
 
 
 def fake_result(host, outcome, action="railsdeploy.aws.rails_release", check_mode=False, uuid="u1"):
