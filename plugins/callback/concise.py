@@ -10,9 +10,9 @@ short_description: What changed and what failed, then a summary of the deploy
 description:
   - The default output without what a person does not need to read. At verbosity 0, a task prints only the hosts it
     changed, failed on or could not reach, and what a C(debug) task shows; an included file, a play in which nothing
-    is printed, an C(ok) or C(skipped) result print nothing. Nor does a task that a play forces into check mode in a
-    run that is not C(--check), which only predicts (a deploy's plan); the task that makes the change prints it.
-    With C(-v) or more, everything the default output prints is printed.
+    is printed or that matches no host of the run, an C(ok) or C(skipped) result print nothing. Nor does a task that a
+    play forces into check mode in a run that is not C(--check), which only predicts (a deploy's plan); the task that
+    makes the change prints it. With C(-v) or more, everything the default output prints is printed.
   - The run ends with the play recap, then a summary of every release swap of M(railsdeploy.aws.rails_release) (a
     deploy, a rollback) - the node, the release it served and the one it serves, the seconds the swap took and the
     seconds its old release drained, or why it failed - and the run's total seconds.
@@ -88,6 +88,10 @@ class CallbackModule(DefaultCallback):
             play, self._pending_play_banner = self._pending_play_banner, None
             super().v2_playbook_on_play_start(play)
         super()._print_task_banner(task)
+
+    def v2_playbook_on_no_hosts_matched(self):
+        if not self._quiet():  # a play for hosts this run does not include (the controller, with --limit rails)
+            super().v2_playbook_on_no_hosts_matched()
 
     def v2_playbook_on_include(self, included_file):
         if not self._quiet():

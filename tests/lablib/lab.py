@@ -195,6 +195,8 @@ class Lab:
 
 
 def unique(prefix: str) -> str:
+    """A name of this test's own: itest-<prefix>-<6 hex digits> (the prefix without itest-, which this adds)."""
+    assert not prefix.startswith("itest-"), f"unique({prefix!r}): itest- is added, not given"
     return f"itest-{prefix}-{uuid.uuid4().hex[:6]}"
 
 

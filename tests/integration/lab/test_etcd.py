@@ -26,7 +26,7 @@ ETCDCTL = "sudo docker exec etcd etcdctl --endpoints http://127.0.0.1:2379 --com
 
 def boot(lab: Lab, cloud: Cloud, name: str) -> tuple[str, str]:
     """A new instance for member ``name`` in its zone: (instance id, private address) once it answers SSH."""
-    inst = cloud.run_instance(unique(f"itest-{name}"), ZONES[name])
+    inst = cloud.run_instance(unique(name), ZONES[name])
     ip = inst["PrivateIpAddress"]
     lab.materialise()
     lab.wait_until(lambda: lab.ssh(ip, "true", timeout=15).returncode == 0, 90, f"ssh to {name} ({ip})")

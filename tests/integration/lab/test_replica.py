@@ -32,8 +32,8 @@ PGDATA = "/mnt/pgdata/postgres/data"  # postgres_primary_mount_path's data direc
 
 def boot(lab: Lab, cloud: Cloud, name: str) -> dict[str, str]:
     """A new instance for ``name`` in its zone with a blank data volume attached: its address and volume id."""
-    inst = cloud.run_instance(unique(f"itest-{name}"), ZONES[name])
-    vol = cloud.create_volume(unique(f"itest-{name}-data"), size=1, az=ZONES[name])
+    inst = cloud.run_instance(unique(name), ZONES[name])
+    vol = cloud.create_volume(unique(f"{name}-data"), size=1, az=ZONES[name])
     lab.ec2.attach_volume(VolumeId=vol, InstanceId=inst["InstanceId"], Device="/dev/sdf")
     return {"ip": inst["PrivateIpAddress"], "volume": vol}
 

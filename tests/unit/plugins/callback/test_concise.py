@@ -37,6 +37,14 @@ PLAYBOOK = textwrap.dedent("""\
             mode: "0644"
           check_mode: true
 
+    - name: A play for hosts the run does not include
+      hosts: localhost:&no_such_group
+      gather_facts: false
+      tasks:
+        - name: A task for no host
+          ansible.builtin.debug:
+            msg: never
+
     - name: A play that changes something
       hosts: localhost
       gather_facts: false
@@ -83,7 +91,8 @@ def test_a_run_prints_what_changed_and_failed_not_what_was_ok_skipped_or_include
     assert "PLAY [A play that changes something]" in out, out
     assert "TASK [A task that shows something]" in out and "what the person asked to see" in out, out
     for quiet in ("A play that changes nothing", "A task whose result is ok", "A task that is skipped",
-                  "A task that only predicts a change", "skipping:", "included:"):
+                  "A task that only predicts a change", "A play for hosts the run does not include",
+                  "no hosts matched", "skipping:", "included:"):
         assert quiet not in out, f"{quiet!r} printed:\n{out}"
     assert out.count("ok: [localhost]") == 1, out  # the debug task's
     assert "PLAY RECAP" in out and "Total: " in out, out
@@ -93,7 +102,7 @@ def test_a_run_prints_what_changed_and_failed_not_what_was_ok_skipped_or_include
 def test_with_v_everything_is_printed(tmp_path):
     out = run(tmp_path, "-v")
     for shown in ("PLAY [A play that changes nothing]", "TASK [A task whose result is ok]", "ok: [localhost]",
-                  "skipping: [localhost]", "included: "):
+                  "skipping: [localhost]", "included: ", "skipping: no hosts matched"):
         assert shown in out, f"{shown!r} not printed:\n{out}"
 
 
