@@ -15,16 +15,17 @@ and left up.
 Stages run in lanes, one after another within a lane, the lanes side by side. The `main` lane streams its output;
 each stage of another lane prints its output as one block when it ends:
   offline  the venv, the integration tests of build.yml and build_images.yml (their own moto and registry), then
-           the images' Patroni tests and the real Rails app's image test (containers of their own at the lowest CPU
-           weight, mostly waiting for Patroni, and Ruby's boots);
+           the images' Patroni tests (containers of their own, mostly waiting for Patroni: at the lowest CPU weight
+           they waited past their timeouts, CI#79);
   users    the lab balancer's test (an ALB of its own) and the lab's node tests, on instances of their own (itest-*,
            their node containers at the lowest CPU weight);
   idle     lint, the integration tests against a moto of their own and of bad settings (no AWS at all), the unit
            tests (CPU work on this machine only) beside the rails scenario, then - once it has ended, beside the
            drills - the users scenario (instances of its own, Environment=users: its work is mostly Ansible's, on
-           this machine), on the CPU the main lane leaves idle: the rails scenario and the drills leave a quarter
-           of both cores idle while they wait (deploys, failovers, restores); the first scenarios and the node
-           tests keep both cores busy, and CPU work beside them lengthens the main lane.
+           this machine) and the real Rails app's image test, on the CPU the main lane leaves idle: the rails
+           scenario and the drills leave a quarter of both cores idle while they wait (deploys, failovers,
+           restores); the first scenarios and the node tests keep both cores busy, and CPU work beside them
+           lengthens the main lane.
 Every stage beside the main lane but the venv runs at the lowest CPU priority (nice 19), and all it starts.
 Stages marked `alone` (the rails scenario and the drills, which count failed requests under load) start only when
 every lane but `idle` has finished. After a failure no new stage starts, unless --keep-going (then only what needs
@@ -127,9 +128,8 @@ STAGES = [
     # both cores busy with them.
     molecule("users", lane=IDLE, not_before=("molecule rails",)),
     # The real Rails app's image (what `make demo` deploys) against the PostgreSQL image, no lab: Ruby's boots are
-    # CPU work, in containers at the lowest CPU weight beside the first scenarios (until CI#77 at the end of the idle
-    # lane, which then ended 30 s before the drills).
-    Stage("integration railsapp", ["pytest", "tests/integration/railsapp", "-v", "--durations=5"], lane="offline",
+    # CPU work, so beside the drills, not the first scenarios.
+    Stage("integration railsapp", ["pytest", "tests/integration/railsapp", "-v", "--durations=5"], lane=IDLE,
           lab=False, after=("venv", "images")),
     Stage("images", MAKE + ["images"], lab=False),
     # First in the users lane, beside the provision scenario: the lab's single balancer follows the lab VPC's ALB

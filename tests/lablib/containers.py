@@ -8,12 +8,6 @@ import time
 import urllib.error
 
 import pytest
-from labkit.nodes import BACKGROUND_CPU_SHARES
-
-# A test's own long-running containers (`docker run --detach`) run beside the main lane of `make test`: at the lowest
-# CPU weight (Docker's default is 1024), they take only the CPU the main lane leaves idle, like the lab's background
-# instances (labkit.nodes).
-BACKGROUND = ("--cpu-shares", BACKGROUND_CPU_SHARES)
 
 
 def docker(*args: str, check: bool = True, timeout: float = 180) -> subprocess.CompletedProcess:

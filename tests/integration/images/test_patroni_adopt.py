@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 from labkit import config
-from lablib.containers import BACKGROUND
 from test_patroni_etcd import POSTGRES, docker, http_status, run_etcd, wait
 from test_patroni_pair import PLAYBOOK, SECRETS, address, members, patroni_waiting, sql, write_file
 
@@ -47,7 +46,7 @@ def adopted(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Itera
     try:
         run_etcd(names["etcd"], net, labels)
         # Today's primary: the image's plain mode initialises the cluster on the data volume.
-        docker("run", "--detach", *BACKGROUND, "--name", names["plain"], *labels, "--network", net,
+        docker("run", "--detach", "--name", names["plain"], *labels, "--network", net,
                "--mount", f"type=volume,source={volume},target={PGDATA}",
                "--env", f"POSTGRES_PASSWORD={SECRETS['superuser']}", "--env", "POSTGRES_DB=shop", POSTGRES)
         plain_ip = address(names["plain"])

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 
 import pytest
 from labkit import config
-from lablib.containers import BACKGROUND, docker, wait
+from lablib.containers import docker, wait
 
 POSTGRES = config.image("postgres", "15")
 ETCD = config.image("etcd", "3.4")
@@ -46,7 +46,7 @@ def http_status(url: str) -> int:
 
 def run_etcd(container: str, net: str, labels: list[str]) -> None:
     """A one-member etcd cluster in ``container`` on network ``net``, its clients served on port 2379."""
-    docker("run", "--detach", *BACKGROUND, "--name", container, *labels, "--network", net, ETCD,
+    docker("run", "--detach", "--name", container, *labels, "--network", net, ETCD,
            "--name", "etcd1", "--listen-client-urls", "http://0.0.0.0:2379",
            "--advertise-client-urls", f"http://{container}:2379",
            "--listen-peer-urls", "http://0.0.0.0:2380", "--initial-advertise-peer-urls", f"http://{container}:2380",
@@ -79,7 +79,7 @@ def pair() -> Iterator[dict[str, str]]:
         }
         # Patroni runs as the image's postgres user (uid 999), its configuration written by the container itself.
         script = f"printf '%s' '{json.dumps(patroni_yml)}' > /tmp/patroni.yml && exec patroni /tmp/patroni.yml"
-        docker("run", "--detach", *BACKGROUND, "--name", pg, *labels, "--network", net, "--user", "999:999",
+        docker("run", "--detach", "--name", pg, *labels, "--network", net, "--user", "999:999",
                "--entrypoint", "sh", POSTGRES, "-c", script)
         ips = {name: docker("inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
                             cid).stdout.strip() for name, cid in (("etcd", etcd), ("patroni", pg))}

@@ -25,7 +25,6 @@ from pathlib import Path
 import pytest
 import yaml
 from labkit import config
-from lablib.containers import BACKGROUND
 from test_patroni_etcd import POSTGRES, container_log, docker, http_status, run_etcd, wait
 
 PLAYBOOK = Path(__file__).with_name("patroni_config.yml")
@@ -42,7 +41,7 @@ def patroni_waiting(name: str, net: str, labels: list[str], *options: str) -> No
     """A PostgreSQL container that starts Patroni as the image's postgres user once its configuration is written
     (write_file to /tmp/patroni.yml); ``options`` go to docker run (a data volume's mount)."""
     script = "while [ ! -s /tmp/patroni.yml ]; do sleep 0.2; done; exec patroni /tmp/patroni.yml"
-    docker("run", "--detach", *BACKGROUND, "--name", name, *labels, "--network", net, *options, "--user", "999:999",
+    docker("run", "--detach", "--name", name, *labels, "--network", net, *options, "--user", "999:999",
            "--entrypoint", "sh", POSTGRES, "-c", script)
 
 

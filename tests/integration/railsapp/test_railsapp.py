@@ -22,7 +22,7 @@ from collections.abc import Iterator
 
 import pytest
 from labkit import config
-from lablib.containers import BACKGROUND, docker, wait
+from lablib.containers import docker, wait
 
 RAILSAPP = config.image("railsapp", "1")
 POSTGRES = config.image("postgres", "15")
@@ -49,9 +49,8 @@ def app() -> Iterator[dict]:
     env = ["--env", f"DATABASE_URL={database_url}", "--env", "SECRET_KEY_BASE=" + "0" * 64]
     docker("network", "create", *labels, net)
     try:
-        docker("run", "--detach", *BACKGROUND, "--name", db, *labels, "--network", net,
-               "--env", f"POSTGRES_PASSWORD={PASSWORD}", "--env", "POSTGRES_USER=app", "--env", "POSTGRES_DB=app",
-               POSTGRES)
+        docker("run", "--detach", "--name", db, *labels, "--network", net, "--env", f"POSTGRES_PASSWORD={PASSWORD}",
+               "--env", "POSTGRES_USER=app", "--env", "POSTGRES_DB=app", POSTGRES)
         wait("PostgreSQL to take SQL", lambda: docker("exec", db, "psql", "-U", "app", "-d", "app", "-tAc", "select 1",
                                                       check=False).stdout.strip() == "1", 90)
 
@@ -61,8 +60,8 @@ def app() -> Iterator[dict]:
         def sql(query: str) -> str:
             return docker("exec", db, "psql", "-U", "app", "-d", "app", "-tAc", query).stdout.strip()
 
-        docker("run", "--detach", *BACKGROUND, "--name", web, *labels, "--network", net, *env,
-               "--env", "APP_REVISION=itest-7", "--publish", "127.0.0.1::3000", RAILSAPP)
+        docker("run", "--detach", "--name", web, *labels, "--network", net, *env, "--env", "APP_REVISION=itest-7",
+               "--publish", "127.0.0.1::3000", RAILSAPP)
         port = docker("port", web, "3000/tcp").stdout.split(":")[-1].strip()
         yield {"url": f"http://127.0.0.1:{port}", "rails": rails, "sql": sql, "db": db, "web": web, "net": net,
                "env": env, "labels": labels}
@@ -112,7 +111,7 @@ def test_the_page_lists_the_notes_from_postgresql_and_its_form_writes_one(app):
 
 def test_the_worker_processes_the_jobs_the_web_app_enqueues_and_finishes_the_one_in_hand_on_sigterm(app):
     worker = app["web"] + "-jobs"
-    docker("run", "--detach", *BACKGROUND, "--name", worker, *app["labels"], "--network", app["net"], *app["env"],
+    docker("run", "--detach", "--name", worker, *app["labels"], "--network", app["net"], *app["env"],
            "--env", "APP_REVISION=itest-7", RAILSAPP, "bin/jobs")
     try:
         opener = urllib.request.build_opener()
