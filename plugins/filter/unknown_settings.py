@@ -24,8 +24,9 @@ description:
   - The known settings are the options of every entry point in the C(meta/argument_specs.yml) of every role under
     O(roles_dir); the prefixes are V(railsdeploy_), shared by all, and those roles' names.
   - Names starting with V(__) are the roles' internal variables and are never reported.
-  - The C(railsdeploy.aws.settings) role applies it to every host's variables before any change, so that a typo
-    such as V(railsdeploy_lb_certficate_arn) stops the run instead of leaving a default in place.
+  - The action C(railsdeploy.aws.settings_check), which the C(railsdeploy.aws.settings) role runs once per playbook
+    run, calls the same function on every host's variables before any change, so that a typo such as
+    V(railsdeploy_lb_certficate_arn) stops the run instead of leaving a default in place.
 options:
   _input:
     description: Variable names to check.
