@@ -38,7 +38,7 @@ IMAGE = re.compile(r"^[a-z0-9][a-zA-Z0-9._:/@-]*$")
 BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 KEY_PREFIX = re.compile(r"^[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*$")
 SUBNET = re.compile(r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")
-PULL_TIERS = ("rails", "postgres", "witness")
+PULL_TIERS = ("rails", "worker", "postgres", "witness")
 SCHEDULE_FIELDS = ("minute", "hour", "weekday")
 
 
@@ -112,7 +112,7 @@ def pull_images_problems(pull_images) -> list[str]:
     out = []
     for tier, refs in pull_images.items():
         if tier not in PULL_TIERS:
-            out.append(f"'{tier}' is no tier (rails, postgres, witness)")
+            out.append(f"'{tier}' is no tier ({', '.join(PULL_TIERS)})")
         elif isinstance(refs, str) or not isinstance(refs, Sequence):
             out.append(f"{tier}: not a list")
         else:
@@ -198,19 +198,32 @@ class _Checks:
         start = _int(self["rails_name_start"])
         return [f"{self['rails_name_prefix']}{n}" for n in range(start, start + max(_int(self["rails_count"]), 0))]
 
+    def worker_names(self) -> list[str]:
+        start = _int(self["worker_name_start"])
+        return [f"{self['worker_name_prefix']}{n}" for n in range(start, start + max(_int(self["worker_count"]), 0))]
+
     def nodes(self) -> None:
         s, check = self, self.fail_unless
-        check(_between(s["rails_count"], 0, 100), "rails_count",
-              f"{s['rails_count']} is not a number of rails nodes (0-100)")
-        check(_matches(r"^[a-z][a-z0-9-]{0,40}$", s["rails_name_prefix"]), "rails_name_prefix",
-              f"'{s['rails_name_prefix']}' cannot start a host name (lowercase letter, then letters, digits, dashes)")
-        check(_int(s["rails_name_start"]) >= 0, "rails_name_start", f"{s['rails_name_start']} must be 0 or more")
-        for name, like in (("rails_instance_type", "t3.small"), ("postgres_instance_type", "t3.medium")):
+        for tier, what in (("rails", "rails nodes"), ("worker", "worker nodes")):
+            check(_between(s[f"{tier}_count"], 0, 100), f"{tier}_count",
+                  f"{s[f'{tier}_count']} is not a number of {what} (0-100)")
+            prefix = s[f"{tier}_name_prefix"]
+            check(_matches(r"^[a-z][a-z0-9-]{0,40}$", prefix), f"{tier}_name_prefix",
+                  f"'{prefix}' cannot start a host name (lowercase letter, then letters, digits, dashes)")
+            check(_int(s[f"{tier}_name_start"]) >= 0, f"{tier}_name_start",
+                  f"{s[f'{tier}_name_start']} must be 0 or more")
+        for name, like in (("rails_instance_type", "t3.small"), ("worker_instance_type", "t3.small"),
+                           ("postgres_instance_type", "t3.medium")):
             check(_matches(INSTANCE_TYPE, s[name]), name, f"'{s[name]}' is not an EC2 instance type (like {like})")
-        rails = self.rails_names()
+        rails, workers = self.rails_names(), self.worker_names()
+        both = sorted(set(rails) & set(workers))
+        check(not both, "worker_name_prefix",
+              f"'{s['worker_name_prefix']}' names worker nodes as rails nodes are named ({', '.join(both)}): give"
+              " them a prefix of their own (like worker)")
+        rails = rails + workers
         first, standby, witness = s["postgres_node"], s["postgres_standby_node"], s["witness_node"]
         check(_matches(HOST_NAME, first) and first not in rails, "postgres_node",
-              f"'{first}' must be a host name that no rails node has")
+              f"'{first}' must be a host name that no rails or worker node has")
         count = _int(s["postgres_standby_count"])
         check(count in (0, 1), "postgres_standby_count",
               f"{s['postgres_standby_count']} is not 0 (a single PostgreSQL node) or 1 (a standby in another"
@@ -223,9 +236,9 @@ class _Checks:
         check(count != 1 or (_matches(HOST_NAME, standby) and standby not in [*rails, first, witness]),
               "postgres_standby_node",
               f"'{standby}' must be a host name of its own: not the first PostgreSQL node ({first}), the witness"
-              f" ({witness}) or a rails node")
+              f" ({witness}) or a rails or worker node")
         check(count != 1 or (_matches(HOST_NAME, witness) and witness not in [*rails, first]), "witness_node",
-              f"'{witness}' must be a host name of its own: not a PostgreSQL node ({first}) or a rails node")
+              f"'{witness}' must be a host name of its own: not a PostgreSQL node ({first}) or a rails or worker node")
         check(_matches(INSTANCE_TYPE, s["witness_instance_type"]), "witness_instance_type",
               f"'{s['witness_instance_type']}' is not an EC2 instance type (like t3.micro)")
 
@@ -251,7 +264,8 @@ class _Checks:
               " registry.example.com/railsdeploy-etcd:3.4-0123456789ab)")
         refused = pull_images_problems(s["pull_images"])
         check(not refused, "pull_images",
-              f"must map rails, postgres and witness to lists of image references; refused: {'; '.join(refused)}")
+              f"must map rails, worker, postgres and witness to lists of image references; refused:"
+              f" {'; '.join(refused)}")
         user = s["postgres_user"]
         check(postgres_identifier(user) and user != "postgres", "postgres_user",
               f"'{user}' is not a plain database user name (lowercase letters, digits, underscores; at most 63) of"

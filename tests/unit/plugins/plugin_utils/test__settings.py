@@ -77,7 +77,14 @@ def test_every_problem_is_reported_at_once_in_the_order_checked():
     ({"subnets": {"eu-west-1a": "sub-1"}}, "railsdeploy_subnets", "sub-1 not subnet ids"),
     ({"admin_cidrs": ["203.0.113.7"]}, "railsdeploy_admin_cidrs", "not CIDRs: 203.0.113.7"),
     ({"admin_cidrs": "203.0.113.0/24,198.51.100.7"}, "railsdeploy_admin_cidrs", "not CIDRs: 198.51.100.7"),
-    ({"postgres_node": "rails2001"}, "railsdeploy_postgres_node", "must be a host name that no rails node has"),
+    ({"postgres_node": "rails2001"}, "railsdeploy_postgres_node",
+     "must be a host name that no rails or worker node has"),
+    ({"postgres_node": "worker2001", "worker_count": 1}, "railsdeploy_postgres_node",
+     "must be a host name that no rails or worker node has"),
+    ({"worker_count": 2, "worker_name_prefix": "rails", "worker_name_start": 2002}, "railsdeploy_worker_name_prefix",
+     "names worker nodes as rails nodes are named (rails2002): give them a prefix of their own"),
+    ({"worker_count": 101}, "railsdeploy_worker_count", "101 is not a number of worker nodes (0-100)"),
+    ({"worker_instance_type": "small"}, "railsdeploy_worker_instance_type", "'small' is not an EC2 instance type"),
     ({"postgres_standby_count": 1}, "railsdeploy_postgres_standby_count", "lists 2 (eu-west-1a, eu-west-1b)"),
     ({"postgres_standby_count": 1, "subnets": THREE_ZONES, "postgres_standby_node": "witness2001"},
      "railsdeploy_postgres_standby_node", "must be a host name of its own"),
@@ -140,6 +147,6 @@ def test_the_whole_internet_is_refused_unless_allowed():
 def test_pull_images_problems_name_the_tier():
     assert pull_images_problems(["postgres:15"]) == ["not a mapping of tier => images"]
     assert pull_images_problems({"db": [], "rails": "shop:1", "postgres": ["postgres:15", "Bad Image"]}) == [
-        "'db' is no tier (rails, postgres, witness)", "rails: not a list",
+        "'db' is no tier (rails, worker, postgres, witness)", "rails: not a list",
         "postgres: image_reference: 'Bad Image' has an invalid repository name 'Bad Image' (lowercase letters, digits"
         " and separators)"]
