@@ -234,6 +234,7 @@ class ReleaseSwap:
             "pulled": False,
             "changed": False,
             "needs_change": not plan["up_to_date"],
+            "image_present": plan["image_present"],
         }
         if plan["up_to_date"]:
             result["container"] = self.slot_container(plan["live_slot"])

@@ -232,6 +232,11 @@ needs_change:
     check mode, and unaffected by C(changed_when)).
   returned: always
   type: bool
+image_present:
+  description: Whether the release's image was on the node when the module started (also in check mode - a deploy's
+    plan pulls only where it is not).
+  returned: always
+  type: bool
 pulled:
   description: Whether the image had to be pulled.
   returned: always

@@ -487,7 +487,8 @@ def _refusal(output: str) -> str:
 LOCKING = {"deploy_rails.yml", "seed.yml", "deploy_postgres.yml", "site.yml", "restore_postgres.yml",
            "switchover_postgres.yml"}
 BEFORE_THE_LOCK = ("is not set", "not a valid image tag", "is not a time", "is in the future", "-e confirm_restore=",
-                   "does not exist", "cannot be pulled", "Name the node that takes over", "leads already")
+                   "does not exist", "cannot be pulled", "Name the node that takes over", "leads already",
+                   "would run nowhere")
 
 
 def _lanes(cases: list) -> list[list]:

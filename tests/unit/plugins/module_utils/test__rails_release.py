@@ -469,6 +469,16 @@ def test_check_mode_for_the_live_release_reports_no_change(live: Node):
     assert live.deploy(check_mode=True, release="1")["changed"] is False
 
 
+def test_check_mode_says_whether_the_release_is_on_the_node_so_that_a_plan_pulls_only_what_is_missing(live: Node):
+    live.images.pop(f"{IMAGE}:3")
+    live.add_image("3", where="registry")
+
+    assert live.deploy(check_mode=True, release="2")["image_present"] is True
+    assert live.deploy(check_mode=True, release="3")["image_present"] is False
+    assert live.deploy(check_mode=True, release="1")["image_present"] is True
+    assert live.docker_calls("pull") == []
+
+
 def test_a_missing_image_with_pull_false_fails_before_anything_runs(live: Node):
     backend_before = live.backend()
 
