@@ -194,13 +194,10 @@ class _Checks:
               " (wider than /16, up to the whole internet); list your admins' networks, or set"
               " railsdeploy_allow_ssh_from_anywhere: true")
 
-    def rails_names(self) -> list[str]:
-        start = _int(self["rails_name_start"])
-        return [f"{self['rails_name_prefix']}{n}" for n in range(start, start + max(_int(self["rails_count"]), 0))]
-
-    def worker_names(self) -> list[str]:
-        start = _int(self["worker_name_start"])
-        return [f"{self['worker_name_prefix']}{n}" for n in range(start, start + max(_int(self["worker_count"]), 0))]
+    def node_names(self, tier: str) -> list[str]:
+        """The names provision.yml gives the tier's nodes (rails, worker): prefix and number."""
+        start = _int(self[f"{tier}_name_start"])
+        return [f"{self[f'{tier}_name_prefix']}{n}" for n in range(start, start + max(_int(self[f"{tier}_count"]), 0))]
 
     def nodes(self) -> None:
         s, check = self, self.fail_unless
@@ -215,7 +212,7 @@ class _Checks:
         for name, like in (("rails_instance_type", "t3.small"), ("worker_instance_type", "t3.small"),
                            ("postgres_instance_type", "t3.medium")):
             check(_matches(INSTANCE_TYPE, s[name]), name, f"'{s[name]}' is not an EC2 instance type (like {like})")
-        rails, workers = self.rails_names(), self.worker_names()
+        rails, workers = self.node_names("rails"), self.node_names("worker")
         both = sorted(set(rails) & set(workers))
         check(not both, "worker_name_prefix",
               f"'{s['worker_name_prefix']}' names worker nodes as rails nodes are named ({', '.join(both)}): give"
