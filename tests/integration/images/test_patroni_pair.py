@@ -1,8 +1,8 @@
 """Two PostgreSQL members run by Patroni from the configuration the collection renders (postgres_primary, entry point
 "patroni_config"; docs/design/standby.md, section 4), with the lab's images and no lab: the first member initialises
 the cluster, the second is cloned from it and becomes its synchronous standby, a commit on the leader is on the
-standby, the REST API refuses a change without its password, a node proxy (haproxy with the listener rails_app renders,
-entry point "database_proxy_config") sends connections to the leader, the standby takes over when the leader's
+standby, the REST API refuses a change without its password, a database proxy (haproxy with the listener role
+database_proxy renders, entry point "config") sends connections to the leader, the standby takes over when the leader's
 container is killed and the same proxy address then reaches it, and a member whose cluster does not exist in etcd
 never initialises an empty data directory by itself (the bootstrap guard).
 
@@ -129,13 +129,13 @@ def members(cluster: dict[str, str], on: str = "pg1") -> dict[str, tuple[str, st
 
 @pytest.fixture(scope="module")
 def proxy(cluster, ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A node proxy on the cluster's network, its database listener rendered by rails_app: its address."""
+    """A node proxy on the cluster's network, its database listener rendered by role database_proxy: its address."""
     out = tmp_path_factory.mktemp("proxy")
     inventory = out / "hosts.yml"
     inventory.write_text(yaml.safe_dump({"all": {"hosts": {"rails1": {}}, "vars": {
         "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-        "rails_app_database_servers": {"pg1": cluster["pg1"], "pg2": cluster["pg2"]},
-        "rails_app_database_proxy_address": "0.0.0.0",
+        "database_proxy_servers": {"pg1": cluster["pg1"], "pg2": cluster["pg2"]},
+        "database_proxy_address": "0.0.0.0",
         "proxy_config_dir": str(out),
     }}}))
     rendered = ansible_playbook(inventory, PROXY_PLAYBOOK, timeout=120)
