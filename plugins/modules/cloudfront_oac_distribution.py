@@ -421,6 +421,12 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._cloudfront_oac im
 )
 
 WAIT_DELAY = 15
+# The options desired_settings() takes as the user gave them (the bucket and its region it is given resolved).
+PASSED_AS_GIVEN = (
+    "origin_path", "origin_access_control_id", "comment", "price_class", "http_version", "enabled", "ipv6_enabled",
+    "cache_policy_id", "viewer_protocol_policy", "compress", "aliases", "acm_certificate_arn",
+    "minimum_protocol_version",
+)
 
 
 class DistributionManager(DistributionFinder):
@@ -535,19 +541,7 @@ class DistributionManager(DistributionFinder):
         return desired_settings(
             bucket=params["origin_bucket"],
             region=self.bucket_region(),
-            origin_path=params["origin_path"],
-            origin_access_control_id=params["origin_access_control_id"],
-            comment=params["comment"],
-            price_class=params["price_class"],
-            http_version=params["http_version"],
-            enabled=params["enabled"],
-            ipv6_enabled=params["ipv6_enabled"],
-            cache_policy_id=params["cache_policy_id"],
-            viewer_protocol_policy=params["viewer_protocol_policy"],
-            compress=params["compress"],
-            aliases=params["aliases"],
-            acm_certificate_arn=params["acm_certificate_arn"],
-            minimum_protocol_version=params["minimum_protocol_version"],
+            **{name: params[name] for name in PASSED_AS_GIVEN},
         )
 
     def bucket_region(self) -> str:

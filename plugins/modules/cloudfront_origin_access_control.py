@@ -152,6 +152,15 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._cloudfront_oac im
 )
 
 
+def _record(answer: dict) -> dict:
+    """An OAC as the manager keeps it, from CloudFront's answer to a get, create or update."""
+    return {
+        "Id": answer["OriginAccessControl"]["Id"],
+        "ETag": answer.get("ETag", ""),
+        "Config": answer["OriginAccessControl"]["OriginAccessControlConfig"],
+    }
+
+
 class OriginAccessControlManager:
     """Finds the OAC by name and brings it to the requested state."""
 
@@ -185,22 +194,14 @@ class OriginAccessControlManager:
             return None  # deleted between the list and the get
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:  # pylint: disable=duplicate-except
             self.module.fail_json_aws(e, msg=f"Could not read Origin Access Control {matches[0]['Id']}")
-        return {
-            "Id": found["OriginAccessControl"]["Id"],
-            "ETag": found.get("ETag", ""),
-            "Config": found["OriginAccessControl"]["OriginAccessControlConfig"],
-        }
+        return _record(found)
 
     def create(self, config: dict) -> dict:
         try:
             made = self.client.create_origin_access_control(OriginAccessControlConfig=config, aws_retry=True)
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
             self.module.fail_json_aws(e, msg=f"Could not create Origin Access Control {self.name!r}")
-        return {
-            "Id": made["OriginAccessControl"]["Id"],
-            "ETag": made.get("ETag", ""),
-            "Config": made["OriginAccessControl"]["OriginAccessControlConfig"],
-        }
+        return _record(made)
 
     def update(self, current: dict, config: dict) -> dict:
         try:
@@ -209,11 +210,7 @@ class OriginAccessControlManager:
             )
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
             self.module.fail_json_aws(e, msg=f"Could not update Origin Access Control {current['Id']}")
-        return {
-            "Id": updated["OriginAccessControl"]["Id"],
-            "ETag": updated.get("ETag", ""),
-            "Config": updated["OriginAccessControl"]["OriginAccessControlConfig"],
-        }
+        return _record(updated)
 
     def delete(self, current: dict) -> None:
         try:

@@ -116,13 +116,17 @@ def db_seed(config: Config) -> None:
     print(f"Seeded {inserted} of {total} notes ({total - inserted} were already there)")
 
 
-def db_migrate_status(config: Config) -> None:
+def _applied_versions(config: Config) -> set[str]:
     conn = _connect(config)
     try:
         with conn.cursor() as cur:
-            applied = db.applied_versions(cur)
+            return db.applied_versions(cur)
     finally:
         conn.close()
+
+
+def db_migrate_status(config: Config) -> None:
+    applied = _applied_versions(config)
     print(f"database: {config.db_params['dbname']}\n\n Status   Migration ID    Migration Name\n" + "-" * 50)
     known = {m.version: m.name for m in schema.migrations_for_release(config.release)}
     for version in sorted(known.keys() | applied):
@@ -131,12 +135,7 @@ def db_migrate_status(config: Config) -> None:
 
 
 def db_version(config: Config) -> None:
-    conn = _connect(config)
-    try:
-        with conn.cursor() as cur:
-            applied = db.applied_versions(cur)
-    finally:
-        conn.close()
+    applied = _applied_versions(config)
     print(f"Current version: {max(applied) if applied else 0}")
 
 
