@@ -3,7 +3,7 @@
 The ``system`` session fixture brings the lab up when it is down (and takes it down again at the end), then
 runs site.yml with release 1: provisioned nodes, admins, PostgreSQL, the seed, the app on every rails node -
 unless the system already runs as site.yml leaves it (as after `make test`'s rails scenario), where it would change
-nothing.
+nothing. The drills run without a worker node (RAILSDEPLOY_LAB_WORKER_COUNT=0): one that runs is destroyed first.
 Each drill reports one line of figures (printed at once); with ``--drills-doc PATH`` the figures and every
 drill's outcome are written to PATH as a Markdown table (`make drills` writes docs/drills.md).
 """
@@ -11,6 +11,7 @@ drill's outcome are written to PATH as a Markdown table (`make drills` writes do
 from __future__ import annotations
 
 import datetime
+import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from drillkit import REPO, System, labctl, playbook_ok
 from lablib.lab import ensure_lab
 
 DEMO_RELEASE = "1"
+# The drills test no worker node (the rails scenario does): every playbook they run leaves it out of the lab's
+# settings, and one that runs (make demo's, or the rails scenario's when it did not destroy it) is destroyed first.
+os.environ["RAILSDEPLOY_LAB_WORKER_COUNT"] = "0"
 
 
 @dataclass
@@ -73,6 +77,10 @@ def system() -> Iterator[System]:
     lab = ensure_lab()
     try:
         the_system = System(lab)
+        workers = the_system.nodes("worker")
+        if workers:
+            print(f"\ndestroy.yml runs: the drills leave the worker nodes out ({', '.join(workers)})")
+            playbook_ok("destroy.yml", "-e", "nodes=" + ",".join(workers), what="destroy.yml (the worker nodes)")
         differs = _as_site_leaves_it(the_system)
         if differs:
             print(f"\nsite.yml runs: the system is not as it leaves it ({differs})")

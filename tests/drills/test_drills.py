@@ -418,11 +418,11 @@ def _bad_input_cases(system: System, registry: str, lab_dir: str) -> list[tuple[
         ("deploy_rails.yml", ["-e", json.dumps({"rails_app_release": "bad tag!"})], ["not a valid image tag"], {}),
         ("deploy_rails.yml", ["--limit", "rails9999", "-e", f"rails_app_release={release}"],
          ["rails9999", "no hosts"], {}),
-        # A scheduler for the worker nodes, pinned to a rails node: it would run nowhere.
+        # A worker for the worker nodes, which the drills' system has none of (the rails scenario refuses one pinned
+        # to a rails node).
         ("deploy_rails.yml", ["-e", f"rails_app_release={release}", "-e", json.dumps({
-            "rails_app_workers": [{"name": "clock", "command": ["bin/jobs"], "tier": "worker", "one_node": True}],
-            "rails_app_one_node_worker_host": "rails2001"})],
-         ['rails_app_one_node_worker_host "rails2001" is not a worker node', "(clock) would run nowhere",
+            "rails_app_workers": [{"name": "clock", "command": ["bin/jobs"], "tier": "worker"}]})],
+         ["clock runs on the worker nodes (tier worker), but the inventory has none", "railsdeploy_worker_count",
           "Nothing was changed"], {}),
         # A deploy that re-creates a proxy drains its node from the target group: AWS must answer, before any change
         # (a deploy that needs no AWS call runs without it).
