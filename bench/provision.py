@@ -1,8 +1,11 @@
 """Provision time and AWS API calls for 1 and for 8 rails nodes, each in one run, in the lab.
 
 Each run provisions its own environment (own nodes, groups, load balancer) in the same lab, so
-the two do not share work. Prints `provision_seconds_1`, `provision_seconds_8`,
-`provision_api_calls_1`, `provision_api_calls_8`.
+the two do not share work. Only the AWS side is measured (`--limit localhost`): the lab's inventory holds the
+lab environment's nodes, not the benchmark's, and a run after `make demo` would otherwise configure those.
+Each environment is removed again, also when its run failed (a load balancer left behind would take the lab
+balancer's place). Prints `provision_seconds_1`, `provision_seconds_8`, `provision_api_calls_1`,
+`provision_api_calls_8`.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 def provision(env_name: str, count: int, endpoint: str) -> tuple[float, int, str]:
     with CallCounter(endpoint) as counter:
         cmd = [
-            "ansible-playbook", "playbooks/provision.yml",
+            "ansible-playbook", "playbooks/provision.yml", "--limit", "localhost",
             "-e", f"aws_endpoint_url={counter.url}",
             "-e", f"railsdeploy_environment={env_name}",
             "-e", f"railsdeploy_rails_count={count}",
@@ -59,7 +62,7 @@ def remove_load_balancer(env_name: str) -> None:
             elb.delete_target_group(TargetGroupArn=tg["TargetGroupArn"])
 
 
-def destroy(env_name: str, count: int) -> None:
+def destroy(env_name: str, count: int, check: bool = True) -> None:
     """Remove the benchmark's nodes and data volume again (the lab may be shared)."""
     nodes = [f"{env_name}-rails{2001 + i}" for i in range(count)] + [f"{env_name}-pg"]
     subprocess.run(
@@ -68,19 +71,25 @@ def destroy(env_name: str, count: int) -> None:
          "-e", f"railsdeploy_assets_bucket=railsdeploy-{env_name}-assets",
          "-e", f"railsdeploy_backup_bucket=railsdeploy-{env_name}-backups", "-e", f"nodes={','.join(nodes)}",
          "-e", f"confirm_destroy_primary={env_name}-pg", "-e", "purge_data_volumes=true"],
-        cwd=REPO, capture_output=True, text=True, check=True)
+        cwd=REPO, capture_output=True, text=True, check=check)
 
 
 def main() -> None:
     state = json.loads((REPO / "lab/.state/lab.json").read_text())
     os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
     for count in (1, 8):
-        seconds, calls, top = provision(f"bench{count}", count, state["endpoint_url"])
+        env_name = f"bench{count}"
+        try:
+            seconds, calls, top = provision(env_name, count, state["endpoint_url"])
+        except BaseException:
+            destroy(env_name, count, check=False)  # what the failed run made, as far as it got
+            remove_load_balancer(env_name)
+            raise
+        destroy(env_name, count)
+        remove_load_balancer(env_name)
         print(f"provision_seconds_{count}: {seconds:.1f}")
         print(f"provision_api_calls_{count}: {calls}")
         print(f"# provision {count}: most frequent calls: {top}", file=sys.stderr)
-        destroy(f"bench{count}", count)
-        remove_load_balancer(f"bench{count}")
 
 
 if __name__ == "__main__":
