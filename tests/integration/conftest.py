@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from labkit.net import free_port, wait_http
 from labkit.sh import LabError
 
@@ -74,5 +75,21 @@ def ansible_playbook(collections_path: str) -> Callable[..., subprocess.Complete
     def run(inventory: Path, playbook: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
         cmd = [str(bin_dir / "ansible-playbook"), "-i", str(inventory), str(playbook), *args]
         return subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def ansible_locally(ansible_playbook) -> Callable[..., subprocess.CompletedProcess[str]]:
+    """run(playbook, hosts, variables, directory, timeout=120): ``ansible_playbook`` with an inventory of ``hosts``
+    (name => host vars) that it reaches on this machine (connection local, the venv's Python), ``variables`` for all
+    of them - written to <directory>/hosts.yml: the roles' controller-side entry points, rendering for a test."""
+
+    def run(playbook: Path, hosts: dict, variables: dict, directory: Path,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        inventory = directory / "hosts.yml"
+        local = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": {**local, **variables}}}))
+        return ansible_playbook(inventory, playbook, timeout=timeout)
 
     return run

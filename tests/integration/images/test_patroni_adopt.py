@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from labkit import config
 from test_patroni_etcd import POSTGRES, docker, http_status, run_etcd, wait
-from test_patroni_pair import PLAYBOOK, SECRETS, address, members, patroni_waiting, sql, write_file
+from test_patroni_pair import SECRETS, address, members, patroni_waiting, render_patroni, sql, write_file
 
 REPO = Path(__file__).resolve().parents[3]
 ROLES_SCRIPT = REPO / "roles" / "postgres_primary" / "files" / "roles.sh"
@@ -35,7 +34,7 @@ def cluster_roles(container: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def adopted(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def adopted(ansible_locally, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     tag = uuid.uuid4().hex[:6]
     net, volume = f"itest-adopt-{tag}", f"itest-adopt-{tag}"
     names = {"etcd": f"itest-etcd-{tag}", "plain": f"itest-plain-{tag}", "pg1": f"itest-adopt1-{tag}",
@@ -64,17 +63,9 @@ def adopted(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Itera
         patroni_waiting(names["pg2"], net, labels)
         ips = {pg: address(names[pg]) for pg in ("etcd", "pg1", "pg2")}
         out = tmp_path_factory.mktemp("adopt")
-        inventory = out / "hosts.yml"
-        inventory.write_text(yaml.safe_dump({"all": {"hosts": {"pg1": {}, "pg2": {}}, "vars": {
-            "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-            "postgres_primary_backup_stanza": SCOPE,
-            "postgres_primary_patroni_members": {"pg1": ips["pg1"], "pg2": ips["pg2"]},
-            "postgres_primary_etcd_hosts": [f"{ips['etcd']}:2379"],
-            "postgres_primary_patroni_secrets": SECRETS,
-            "patroni_config_dir": str(out),
-        }}}))
-        rendered = ansible_playbook(inventory, PLAYBOOK, timeout=120)
-        assert rendered.returncode == 0, rendered.stdout[-4000:]
+        render_patroni(ansible_locally, {"pg1": {}, "pg2": {}}, ips["etcd"], out,
+                       postgres_primary_backup_stanza=SCOPE,
+                       postgres_primary_patroni_members={"pg1": ips["pg1"], "pg2": ips["pg2"]})
         write_file(names["pg1"], "/tmp/patroni.yml", (out / "pg1.yml").read_text())
         yield {**{f"{k}_container": v for k, v in names.items()}, **ips, "system_id": system_id,
                "pg2_config": (out / "pg2.yml").read_text()}

@@ -23,7 +23,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 from labkit import config
 from test_patroni_etcd import POSTGRES, container_log, docker, http_status, run_etcd, wait
 
@@ -43,6 +42,15 @@ def patroni_waiting(name: str, net: str, labels: list[str], *options: str) -> No
     script = "while [ ! -s /tmp/patroni.yml ]; do sleep 0.2; done; exec patroni /tmp/patroni.yml"
     docker("run", "--detach", "--name", name, *labels, "--network", net, *options, "--user", "999:999",
            "--entrypoint", "sh", POSTGRES, "-c", script)
+
+
+def render_patroni(ansible_locally, hosts: dict, etcd: str, out: Path, **variables) -> None:
+    """Each host's Patroni configuration, rendered by the role on the controller as a deploy renders it (entry point
+    "patroni_config"): <out>/<host>.yml."""
+    rendered = ansible_locally(PLAYBOOK, hosts, {
+        "postgres_primary_etcd_hosts": [f"{etcd}:2379"], "postgres_primary_patroni_secrets": SECRETS,
+        "patroni_config_dir": str(out), **variables}, out)
+    assert rendered.returncode == 0, rendered.stdout[-4000:]
 
 
 def write_file(container: str, path: str, text: str) -> None:
@@ -70,7 +78,7 @@ def sql(container: str, host: str, statement: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def cluster(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+def cluster(ansible_locally, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     """etcd, pg1 (may initdb), pg2 (refuses to), both in SCOPE, and pg3 alone in EMPTY_SCOPE (refuses to): the
     containers' names and addresses, once each runs Patroni with its rendered configuration."""
     tag = uuid.uuid4().hex[:6]
@@ -94,15 +102,7 @@ def cluster(ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Itera
             "pg3": {"postgres_primary_backup_stanza": EMPTY_SCOPE,
                     "postgres_primary_patroni_members": {"pg3": ips["pg3"]}},
         }
-        inventory = out / "hosts.yml"
-        inventory.write_text(yaml.safe_dump({"all": {"hosts": hosts, "vars": {
-            "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
-            "postgres_primary_etcd_hosts": [f"{ips['etcd']}:2379"],
-            "postgres_primary_patroni_secrets": SECRETS,
-            "patroni_config_dir": str(out),
-        }}}))
-        rendered = ansible_playbook(inventory, PLAYBOOK, timeout=120)
-        assert rendered.returncode == 0, rendered.stdout[-4000:]
+        render_patroni(ansible_locally, hosts, ips["etcd"], out)
         # The founder first, as a deploy starts it: a member that refuses to bootstrap and finds no cluster may take
         # the initialize key first, fail its bootstrap and exit (CI at 9bf421e and 6f56a62: pg2 "trying to bootstrap a
         # new cluster", then "Failed to bootstrap cluster"); its container's restart policy would start it again, and
@@ -128,17 +128,14 @@ def members(cluster: dict[str, str], on: str = "pg1") -> dict[str, tuple[str, st
 
 
 @pytest.fixture(scope="module")
-def proxy(cluster, ansible_playbook, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def proxy(cluster, ansible_locally, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A node proxy on the cluster's network, its database listener rendered by role database_proxy: its address."""
     out = tmp_path_factory.mktemp("proxy")
-    inventory = out / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"rails1": {}}, "vars": {
-        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+    rendered = ansible_locally(PROXY_PLAYBOOK, {"rails1": {}}, {
         "database_proxy_servers": {"pg1": cluster["pg1"], "pg2": cluster["pg2"]},
         "database_proxy_address": "0.0.0.0",
         "proxy_config_dir": str(out),
-    }}}))
-    rendered = ansible_playbook(inventory, PROXY_PLAYBOOK, timeout=120)
+    }, out)
     assert rendered.returncode == 0, rendered.stdout[-4000:]
     # haproxy.cfg's global section (the listener's file comes after it, as on a node).
     (out / "haproxy.cfg").write_text("global\n    log stdout format raw local0 info\n")
@@ -251,16 +248,13 @@ def test_the_standby_takes_over_when_the_leaders_container_is_killed(cluster, pr
     assert sql(cluster["pg2_container"], cluster["pg2"], "SELECT count(*) FROM itest") == "101"
 
 
-def test_timings_that_break_patronis_rule_are_refused_before_anything_is_rendered(ansible_playbook, tmp_path: Path):
-    inventory = tmp_path / "hosts.yml"
-    inventory.write_text(yaml.safe_dump({"all": {"hosts": {"pg1": {}}, "vars": {
-        "ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}",
+def test_timings_that_break_patronis_rule_are_refused_before_anything_is_rendered(ansible_locally, tmp_path: Path):
+    refused = ansible_locally(PLAYBOOK, {"pg1": {}}, {
         "postgres_primary_patroni_members": {"pg1": "10.0.0.1"}, "postgres_primary_etcd_hosts": ["10.0.0.1:2379"],
         "postgres_primary_patroni_secrets": SECRETS, "patroni_config_dir": str(tmp_path),
         "postgres_primary_patroni_ttl": 20, "postgres_primary_patroni_loop_wait": 10,
         "postgres_primary_patroni_retry_timeout": 10,
-    }}}))
-    refused = ansible_playbook(inventory, PLAYBOOK, timeout=120)
+    }, tmp_path)
     assert refused.returncode != 0
     assert "loop_wait + 2 x retry_timeout <= ttl (got ttl 20, loop_wait 10, retry_timeout 10)" in refused.stdout
     assert not (tmp_path / "pg1.yml").exists()
