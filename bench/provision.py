@@ -78,15 +78,13 @@ def main() -> None:
     state = json.loads((REPO / "lab/.state/lab.json").read_text())
     os.environ.setdefault("ANSIBLE_CONFIG", str(REPO / "ansible.cfg"))
     for count in (1, 8):
-        env_name = f"bench{count}"
+        env_name, provisioned = f"bench{count}", False
         try:
             seconds, calls, top = provision(env_name, count, state["endpoint_url"])
-        except BaseException:
-            destroy(env_name, count, check=False)  # what the failed run made, as far as it got
+            provisioned = True
+        finally:  # a failed run's environment too, as far as it got
+            destroy(env_name, count, check=provisioned)
             remove_load_balancer(env_name)
-            raise
-        destroy(env_name, count)
-        remove_load_balancer(env_name)
         print(f"provision_seconds_{count}: {seconds:.1f}")
         print(f"provision_api_calls_{count}: {calls}")
         print(f"# provision {count}: most frequent calls: {top}", file=sys.stderr)
