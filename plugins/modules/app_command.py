@@ -23,7 +23,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Nothing runs; the result says the command would run.
   diff_mode:
     support: none

@@ -30,7 +30,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Reports which workers would start and stop; starts, stops and writes nothing.
   diff_mode:
     support: full

@@ -40,7 +40,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Reports whether the release would change; starts, stops and writes nothing.
   diff_mode:
     support: full
