@@ -1,7 +1,7 @@
 # Copyright: railsdeploy.aws developers
 # GNU General Public License v3.0+ (see LICENSE or https://www.gnu.org/licenses/gpl-3.0.txt)
 # SPDX-License-Identifier: GPL-3.0-or-later
-"""Running app containers whose secrets stay out of ``docker inspect`` (rails_release, app_command).
+"""Running app containers whose secrets stay out of ``docker inspect`` (rails_release, app_workers, app_command).
 
 Docker shows every variable given with ``--env`` or ``--env-file`` in ``docker inspect``. Secrets
 (``DATABASE_URL``, ``SECRET_KEY_BASE``) are therefore written to a file on the node - in a directory
@@ -42,6 +42,22 @@ def env_errors(env, what):
     """Names in ``env`` that are not valid variable names, as messages."""
     return [f"{what}: {name!r} is not a valid environment variable name"
             for name in env if not ENV_NAME.match(str(name))]
+
+
+def checked_params(module, errors):
+    """``module.params`` of a module that runs app containers (rails_release, app_workers, app_command), checked.
+
+    Fails the module with every problem at once: the names in its options ``env`` and ``secret_env`` that are no
+    variable names, then the module's own ``errors``. Otherwise the values of ``env`` and ``secret_env`` become
+    strings, as a container's environment holds them.
+    """
+    params = module.params
+    errors = env_errors(params["env"], "env") + env_errors(params["secret_env"], "secret_env") + errors
+    if errors:
+        module.fail_json(msg="; ".join(errors))
+    for option in ("env", "secret_env"):
+        params[option] = {name: str(value) for name, value in params[option].items()}
+    return params
 
 
 def render_env_file(secret_env):

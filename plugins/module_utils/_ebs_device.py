@@ -24,6 +24,14 @@ BY_ID_PREFIX = "nvme-Amazon_Elastic_Block_Store_"
 
 _OCTAL_ESCAPE_RE = re.compile(r"\\([0-7]{3})")
 
+# The options a module finds the volume's device by (DeviceFinder's arguments), as ebs_device_info and
+# data_volume_guard take them; the doc fragment railsdeploy.aws.ebs_device documents them.
+DEVICE_OPTIONS = dict(
+    volume_id=dict(type="str", required=True),
+    device_name=dict(type="str"),
+    by_id_dir=dict(type="path", default="/dev/disk/by-id"),
+)
+
 
 def volume_id_error(volume_id: str) -> str | None:
     """Return why ``volume_id`` is not an EBS volume id, or None when it is one."""

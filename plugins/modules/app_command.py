@@ -23,7 +23,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Nothing runs; the result says the command would run.
   diff_mode:
     support: none
@@ -151,7 +150,7 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container imp
     SECRETS_TARGET,
     Docker,
     DockerError,
-    env_errors,
+    checked_params,
     remove_secrets,
     run_args,
     write_secrets,
@@ -178,13 +177,12 @@ def main() -> None:
         mutually_exclusive=[("like", "image"), ("like", "env"), ("like", "secret_env")],
     )
     p = module.params
-    errors = env_errors(p["env"], "env") + env_errors(p["secret_env"], "secret_env")
+    errors = []
     if not p["command"]:
         errors.append("command must not be empty")
     if p["timeout"] < 1:
         errors.append("timeout must be at least 1 second")
-    if errors:
-        module.fail_json(msg="; ".join(errors))
+    p = checked_params(module, errors)
     container = f"{p['name']}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}"
     if module.check_mode:
         module.exit_json(changed=True, container=container)
@@ -196,7 +194,7 @@ def main() -> None:
         if p["like"]:
             image_ref, image, env, secrets_file = like(docker, p["like"])
         else:
-            image_ref, env = p["image"], {k: str(v) for k, v in p["env"].items()}
+            image_ref, env = p["image"], p["env"]
             image = docker.image(image_ref)
             if image is None:
                 if not p["pull"]:
@@ -204,7 +202,7 @@ def main() -> None:
                                      container=container)
                 docker.call("pull", "--quiet", image_ref)
                 image = docker.image(image_ref)
-            secrets_file = write_secrets(p["state_dir"], container, {k: str(v) for k, v in p["secret_env"].items()})
+            secrets_file = write_secrets(p["state_dir"], container, p["secret_env"])
         args = run_args(
             name=container, image_ref=image_ref, image_info=image, env=env,
             secrets_file=secrets_file, command=p["command"], detach=False, remove=True, extra=p["run_options"],

@@ -30,7 +30,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Reports which workers would start and stop; starts, stops and writes nothing.
   diff_mode:
     support: full
@@ -180,13 +179,13 @@ container_logs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container import Docker, DockerError, env_errors
+from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container import Docker, DockerError, checked_params
 from ansible_collections.railsdeploy.aws.plugins.module_utils._app_workers import (
     WorkerSet,
     WorkersFailed,
     worker_errors,
 )
-from ansible_collections.railsdeploy.aws.plugins.module_utils._image_tag import is_image_tag
+from ansible_collections.railsdeploy.aws.plugins.module_utils._image_tag import release_errors
 
 
 def main() -> None:
@@ -212,13 +211,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    errors = env_errors(p["env"], "env") + env_errors(p["secret_env"], "secret_env")
-    errors += worker_errors(p["workers"], p["stop_timeout"])
+    errors = worker_errors(p["workers"], p["stop_timeout"])
     if p["workers"]:
         if not p["image"]:
             errors.append("image is required when workers are given")
-        if not p["release"] or not is_image_tag(p["release"]):
-            errors.append(f"release {p['release']!r} is not a valid image tag (letters, digits, _ . -; at most 128)")
+        errors += release_errors(p["release"])
     both = sorted(set(p["absent"]) & {w["name"] for w in p["workers"]})
     if both:
         errors.append(f"workers {both} are both listed and absent")
@@ -226,10 +223,7 @@ def main() -> None:
         errors.append("stop_timeout must be at least 1 second")
     if p["start_check_seconds"] < 0:
         errors.append("start_check_seconds must not be negative")
-    if errors:
-        module.fail_json(msg="; ".join(errors))
-    p["env"] = {k: str(v) for k, v in p["env"].items()}
-    p["secret_env"] = {k: str(v) for k, v in p["secret_env"].items()}
+    p = checked_params(module, errors)
 
     docker_bin = module.get_bin_path("docker", required=True)
     workers = WorkerSet(p, Docker(module.run_command, docker_bin))

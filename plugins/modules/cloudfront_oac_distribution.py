@@ -35,8 +35,6 @@ extends_documentation_fragment:
   - railsdeploy.aws.attributes
   - ansible.builtin.action_common_attributes
 attributes:
-  check_mode:
-    support: full
   diff_mode:
     support: full
 options:

@@ -25,6 +25,7 @@ description:
   - Runs on the node, does not call AWS, and only reads (C(/proc/self/mountinfo) and device numbers) - never
     changed, and the same in check mode.
 extends_documentation_fragment:
+  - railsdeploy.aws.ebs_device
   - railsdeploy.aws.attributes
   - railsdeploy.aws.attributes.info_module
   - ansible.builtin.action_common_attributes
@@ -34,22 +35,6 @@ options:
       - The directory that must be the volume's mount point, for example C(/mnt/ebs-a). Symlinks are resolved.
     type: path
     required: true
-  volume_id:
-    description:
-      - The EBS volume id, C(vol-) followed by 8 to 17 lower-case hex digits (from M(amazon.aws.ec2_vol_info)).
-    type: str
-    required: true
-  device_name:
-    description:
-      - The attachment's device name as the EC2 API reports it, for example C(/dev/sdf).
-      - Used only when the C(by-id) link of O(volume_id) is not in O(by_id_dir) (Xen instances). A name
-        starting with C(sd) is also tried with C(xvd). A bare name gets C(/dev/).
-    type: str
-  by_id_dir:
-    description:
-      - Directory holding the udev C(by-id) links.
-    type: path
-    default: /dev/disk/by-id
   writable:
     description:
       - Also fail when the volume is mounted read-only (for example after the kernel remounted it because of
@@ -166,6 +151,7 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.railsdeploy.aws.plugins.module_utils._data_volume_guard import judge
 from ansible_collections.railsdeploy.aws.plugins.module_utils._ebs_device import (
+    DEVICE_OPTIONS,
     DeviceFinder,
     major_minor,
     parse_mountinfo,
@@ -179,9 +165,7 @@ def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
             path=dict(type="path", required=True),
-            volume_id=dict(type="str", required=True),
-            device_name=dict(type="str"),
-            by_id_dir=dict(type="path", default="/dev/disk/by-id"),
+            **DEVICE_OPTIONS,
             writable=dict(type="bool", default=True),
         ),
         supports_check_mode=True,

@@ -42,7 +42,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Reports whether the lock would be taken or released, and fails as a real run would when another run
       holds it. Nothing is written - no directory, no etcd put or delete.
   diff_mode:

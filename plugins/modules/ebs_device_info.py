@@ -22,26 +22,11 @@ description:
     the volume id and the attachment's device name.
   - Only reads; never changes anything.
 extends_documentation_fragment:
+  - railsdeploy.aws.ebs_device
   - railsdeploy.aws.attributes
   - railsdeploy.aws.attributes.info_module
   - ansible.builtin.action_common_attributes
 options:
-  volume_id:
-    description:
-      - The EBS volume id, C(vol-) followed by 8 to 17 lower-case hex digits.
-    type: str
-    required: true
-  device_name:
-    description:
-      - The device name of the attachment as the EC2 API reports it, for example C(/dev/sdf) or C(/dev/xvdf).
-      - Used only when the C(by-id) link of O(volume_id) is not found in O(by_id_dir). A name starting with
-        C(sd) is also tried with C(xvd) instead (C(/dev/sdf) then C(/dev/xvdf)). A bare name gets C(/dev/).
-    type: str
-  by_id_dir:
-    description:
-      - Directory holding the udev C(by-id) links.
-    type: path
-    default: /dev/disk/by-id
   wait_timeout:
     description:
       - Seconds to wait for the device to appear. An attachment that the EC2 API reports as C(attached) can
@@ -190,6 +175,7 @@ import stat
 from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.railsdeploy.aws.plugins.module_utils._ebs_device import (
+    DEVICE_OPTIONS,
     DeviceFinder,
     major_minor,
     mounts_of_device,
@@ -268,9 +254,7 @@ def not_found_message(volume_id: str, finder: DeviceFinder, device_name: str | N
 def main() -> None:
     module = AnsibleModule(
         argument_spec=dict(
-            volume_id=dict(type="str", required=True),
-            device_name=dict(type="str"),
-            by_id_dir=dict(type="path", default="/dev/disk/by-id"),
+            **DEVICE_OPTIONS,
             wait_timeout=dict(type="int", default=0),
         ),
         supports_check_mode=True,

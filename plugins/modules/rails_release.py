@@ -40,7 +40,6 @@ extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
-    support: full
     details: Reports whether the release would change; starts, stops and writes nothing.
   diff_mode:
     support: full
@@ -271,8 +270,8 @@ container_logs:
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container import Docker, DockerError, env_errors
-from ansible_collections.railsdeploy.aws.plugins.module_utils._image_tag import is_image_tag
+from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container import Docker, DockerError, checked_params
+from ansible_collections.railsdeploy.aws.plugins.module_utils._image_tag import release_errors
 from ansible_collections.railsdeploy.aws.plugins.module_utils._rails_release import DeployFailed, ReleaseSwap
 
 
@@ -307,19 +306,14 @@ def main() -> None:
         supports_check_mode=True,
     )
     p = module.params
-    errors = env_errors(p["env"], "env") + env_errors(p["secret_env"], "secret_env")
-    if not is_image_tag(p["release"]):
-        errors.append(f"release {p['release']!r} is not a valid image tag (letters, digits, _ . -; at most 128)")
+    errors = release_errors(p["release"])
     if not p["health_path"].startswith("/"):
         errors.append(f"health_path {p['health_path']!r} must start with /")
     if not 1 <= p["base_port"] < 65535:
         errors.append(f"base_port {p['base_port']} is not a port")
     if p["keep_releases"] < 1:
         errors.append("keep_releases must be at least 1")
-    if errors:
-        module.fail_json(msg="; ".join(errors))
-    p["env"] = {k: str(v) for k, v in p["env"].items()}
-    p["secret_env"] = {k: str(v) for k, v in p["secret_env"].items()}
+    p = checked_params(module, errors)
 
     docker_bin = module.get_bin_path("docker", required=True)
 

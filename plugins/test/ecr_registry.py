@@ -8,17 +8,13 @@ from ansible_collections.railsdeploy.aws.plugins.plugin_utils._registry import E
 
 DOCUMENTATION = r"""
 name: ecr_registry
-author: railsdeploy.aws contributors
 version_added: 0.1.0
 short_description: Whether a string is an ECR registry host
 description:
   - True for an ECR registry host, C(<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]) - no scheme, no path,
     no port - the host the filter P(railsdeploy.aws.image_reference#filter) reads as ECR.
-options:
-  _input:
-    description: The string.
-    type: str
-    required: true
+extends_documentation_fragment:
+  - railsdeploy.aws.string_test
 """
 
 EXAMPLES = r"""

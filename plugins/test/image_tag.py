@@ -8,17 +8,13 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._image_tag import 
 
 DOCUMENTATION = r"""
 name: image_tag
-author: railsdeploy.aws contributors
 version_added: 0.1.0
 short_description: Whether a string is a Docker image tag
 description:
   - True for a tag Docker accepts - letters, digits, V(_), V(.) and V(-), at most 128, not starting with V(.) or V(-) -
     the releases of C(rails_app_release), checked before any change (C(deploy_rails.yml), C(build.yml), C(site.yml)).
-options:
-  _input:
-    description: The string.
-    type: str
-    required: true
+extends_documentation_fragment:
+  - railsdeploy.aws.string_test
 """
 
 EXAMPLES = r"""

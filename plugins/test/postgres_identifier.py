@@ -8,18 +8,14 @@ import re
 
 DOCUMENTATION = r"""
 name: postgres_identifier
-author: railsdeploy.aws contributors
 version_added: 0.1.0
 short_description: Whether a string is a PostgreSQL identifier usable unquoted
 description:
   - True for a lower-case name PostgreSQL takes unquoted - a letter or V(_), then letters, digits or V(_), at most 63
     (its C(NAMEDATALEN) - 1) - as the app's role and database are named (C(railsdeploy_postgres_user),
     C(railsdeploy_postgres_db)); anything else would need quoting in every statement that names it.
-options:
-  _input:
-    description: The string.
-    type: str
-    required: true
+extends_documentation_fragment:
+  - railsdeploy.aws.string_test
 """
 
 EXAMPLES = r"""

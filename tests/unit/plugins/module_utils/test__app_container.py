@@ -21,6 +21,7 @@ from ansible_collections.railsdeploy.aws.plugins.module_utils._app_container imp
     WRAPPER,
     Docker,
     DockerError,
+    checked_params,
     config_key,
     ensure_private_dir,
     env_errors,
@@ -73,6 +74,47 @@ def test_valid_names_give_no_errors():
 def test_invalid_names_are_named_in_the_error(name):
     errors = env_errors({"OK": 1, name: 2}, "secret_env")
     assert errors == [f"secret_env: {name!r} is not a valid environment variable name"]
+
+
+# -- the app modules' parameters -------------------------------------------------------------------------------------
+
+
+class Failed(Exception):
+    pass
+
+
+class FakeModule:
+    """What checked_params uses of an AnsibleModule: its params, and fail_json (which raises)."""
+
+    def __init__(self, **params):
+        self.params = {"env": {}, "secret_env": {}, **params}
+
+    def fail_json(self, msg, **_kwargs):
+        raise Failed(msg)
+
+
+def test_the_env_names_fail_first_then_the_modules_own_errors_in_one_message():
+    module = FakeModule(env={"A-B": 1, "OK": 2}, secret_env={"": "x"})
+    with pytest.raises(Failed) as failed:
+        checked_params(module, ["timeout must be at least 1 second"])
+    assert str(failed.value) == (
+        "env: 'A-B' is not a valid environment variable name; secret_env: '' is not a valid environment variable "
+        "name; timeout must be at least 1 second"
+    )
+
+
+def test_the_modules_own_errors_fail_alone():
+    with pytest.raises(Failed, match=r"^keep_releases must be at least 1$"):
+        checked_params(FakeModule(env={"OK": 1}), ["keep_releases must be at least 1"])
+
+
+def test_checked_params_hold_the_environment_as_strings():
+    module = FakeModule(env={"WORKERS": 2, "RAILS_ENV": "production"}, secret_env={"PIN": 1234}, image="shop")
+    params = checked_params(module, [])
+    assert params is module.params
+    assert params["env"] == {"WORKERS": "2", "RAILS_ENV": "production"}
+    assert params["secret_env"] == {"PIN": "1234"}
+    assert params["image"] == "shop"
 
 
 # -- the env file ---------------------------------------------------------------------------------------------------

@@ -11,15 +11,13 @@ answers left unused fail the test.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 import pytest
-from ansible.module_utils import _internal as module_utils_internal
-from ansible.module_utils.testing import patch_module_args
+from _aws_module import run_aws_module
 from botocore.stub import Stubber
 
 ACCOUNT = "123456789012"
@@ -87,22 +85,7 @@ def run_module(
         return client
 
     monkeypatch.setattr(boto3.session.Session, "client", stubbed_client)
-    # Run as on a managed node: warnings go into the result instead of the controller's display (which is
-    # what happens in-process once anything has imported ansible's controller code).
-    monkeypatch.setattr(module_utils_internal, "is_controller", False)
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_URL", "EC2_URL"):
-        monkeypatch.delenv(var, raising=False)
-    module_args = {
-        "region": "us-west-2",
-        "access_key": "AKIAIOSFODNN7EXAMPLE",
-        "secret_key": "unit-test-secret-key-not-real",
-        "_ansible_check_mode": check_mode,
-        "_ansible_diff": diff,
-        **args,
-    }
-    with patch_module_args(module_args), pytest.raises(SystemExit):
-        main()
-    result = json.loads(capsys.readouterr().out)
+    result = run_aws_module(main, args, monkeypatch, capsys, region="us-west-2", check_mode=check_mode, diff=diff)
     if stub.stubber is not None and not result.get("failed"):
         stub.stubber.assert_no_pending_responses()
     return result

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import base64
-import json
 import struct
 
 import boto3
 import pytest
-from ansible.module_utils import _internal as module_utils_internal
-from ansible.module_utils.testing import patch_module_args
+from _aws_module import ACCESS_KEY, SECRET_KEY, as_on_a_node, run_aws_module
 from moto import mock_aws
 from moto.ec2.responses import general
 
@@ -71,27 +69,19 @@ def test_a_line_whose_key_is_not_of_its_stated_type_is_skipped():
 
 
 def run(args, monkeypatch, capsys, output: str | None):
-    monkeypatch.setattr(module_utils_internal, "is_controller", False)
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_URL", "EC2_URL"):
-        monkeypatch.delenv(var, raising=False)
+    as_on_a_node(monkeypatch)
     if output is not None:
         monkeypatch.setattr(general, "SAMPLE_CONSOLE_OUTPUT", output)
     with mock_aws():
-        ec2 = boto3.client("ec2", region_name="eu-west-1", aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-                           aws_secret_access_key="unit-test-secret-key-not-real")
+        ec2 = boto3.client("ec2", region_name="eu-west-1", aws_access_key_id=ACCESS_KEY,
+                           aws_secret_access_key=SECRET_KEY)
         ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
         iid = ec2.run_instances(ImageId=ami, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]
-        module_args = {
-            "region": "eu-west-1",
-            "access_key": "AKIAIOSFODNN7EXAMPLE",
-            "secret_key": "unit-test-secret-key-not-real",
-            "_ansible_check_mode": True,
-            "instance_ids": [iid],
-            **args,
-        }
-        with patch_module_args(module_args), pytest.raises(SystemExit):
-            ec2_host_keys_info.main()
-    return iid, json.loads(capsys.readouterr().out)
+        result = run_aws_module(
+            ec2_host_keys_info.main, {"instance_ids": [iid], **args}, monkeypatch, capsys, region="eu-west-1",
+            check_mode=True,
+        )
+    return iid, result
 
 
 def test_keys_are_read_from_the_instances_console_in_check_mode(monkeypatch, capsys):

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import json
 from datetime import UTC, datetime
 
 import pytest
-from ansible.module_utils import _internal as module_utils_internal
-from ansible.module_utils.testing import patch_module_args
+from _aws_module import run_aws_module
 from moto import mock_aws
 
 from ansible_collections.railsdeploy.aws.plugins.modules import ecr_authorization_token_info
@@ -54,19 +52,10 @@ def test_a_token_not_of_the_form_user_password_is_refused(raw):
 
 
 def run(args, monkeypatch, capsys):
-    monkeypatch.setattr(module_utils_internal, "is_controller", False)
-    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL", "AWS_URL", "EC2_URL"):
-        monkeypatch.delenv(var, raising=False)
-    module_args = {
-        "region": "eu-west-1",
-        "access_key": "AKIAIOSFODNN7EXAMPLE",
-        "secret_key": "unit-test-secret-key-not-real",
-        "_ansible_check_mode": True,
-        **args,
-    }
-    with mock_aws(), patch_module_args(module_args), pytest.raises(SystemExit):
-        ecr_authorization_token_info.main()
-    return json.loads(capsys.readouterr().out)
+    with mock_aws():
+        return run_aws_module(
+            ecr_authorization_token_info.main, args, monkeypatch, capsys, region="eu-west-1", check_mode=True
+        )
 
 
 def test_login_for_the_given_registry_works_in_check_mode(monkeypatch, capsys):

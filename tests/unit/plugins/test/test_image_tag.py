@@ -1,11 +1,12 @@
 """image_tag: a Docker image tag - the one definition the deploy, the build and site.yml check releases against, and
-the image_reference filter and the rails_release module read."""
+the image_reference filter and the rails_release and app_workers modules read."""
 
 from __future__ import annotations
 
 import pytest
 
 from ansible_collections.railsdeploy.aws.plugins.filter.image_reference import image_reference
+from ansible_collections.railsdeploy.aws.plugins.module_utils._image_tag import release_errors
 from ansible_collections.railsdeploy.aws.plugins.test import image_tag as plugin
 
 image_tag = plugin.image_tag
@@ -36,3 +37,15 @@ def test_the_filter_reads_a_references_tag_the_same_way(value):
 
 def test_the_plugin_registers_the_test():
     assert plugin.TestModule().tests() == {"image_tag": image_tag}
+
+
+@pytest.mark.parametrize("value", TAGS)
+def test_a_modules_release_that_is_a_tag_has_no_error(value):
+    assert release_errors(value) == []
+
+
+@pytest.mark.parametrize("value", NOT_TAGS)
+def test_a_modules_release_that_is_no_tag_is_named(value):
+    assert release_errors(value) == [
+        f"release {value!r} is not a valid image tag (letters, digits, _ . -; at most 128)"
+    ]
