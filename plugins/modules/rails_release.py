@@ -31,7 +31,7 @@ description:
     and exported by a C(/bin/sh) wrapper that then runs the image's own entrypoint and command. The image
     needs C(/bin/sh).
   - After each deploy the last O(keep_releases) releases are listed in O(retained_file) (one image reference
-    per line), which the daily clean-up of M(railsdeploy.aws.docker_host) keeps, so that deploying a retained
+    per line), which the daily clean-up of the role C(railsdeploy.aws.docker_gc) keeps, so that deploying a retained
     release again (a rollback) needs no pull. Each deploy, successful or not, appends one JSON line to
     O(audit_log) (time, host, user, from, to, result).
   - Talks to the node's Docker engine through the C(docker) CLI; run it with become.

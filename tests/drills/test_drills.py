@@ -34,7 +34,7 @@ from drillkit import (
     wait_for,
 )
 
-RETAINED = "/var/lib/railsdeploy/releases/retained"  # roles/docker_host: the releases the clean-up keeps
+RETAINED = "/var/lib/railsdeploy/releases/retained"  # roles/docker_gc: the releases the clean-up keeps
 OLD_IMAGES, OLD_IMAGE_MB = 12, 20
 
 

@@ -24,7 +24,7 @@ def _rendered(role: str, name: str, settings: dict) -> str:
 
 # (role, its variable) pairs that read railsdeploy_retained_releases_file: the deploy writes the list, the daily
 # clean-up keeps what it lists - if they disagreed, the clean-up would delete the rollback images.
-RETAINED = [("rails_app", "rails_app_retained_file"), ("docker_host", "docker_host_gc_retained_file")]
+RETAINED = [("rails_app", "rails_app_retained_file"), ("docker_gc", "docker_gc_retained_file")]
 
 
 @pytest.mark.parametrize(("role", "name"), RETAINED)

@@ -1,4 +1,4 @@
-"""Unit tests for roles/docker_host/files/railsdeploy-docker-gc: what the daily clean-up removes and keeps.
+"""Unit tests for roles/docker_gc/files/railsdeploy-docker-gc: what the daily clean-up removes and keeps.
 
 The plan is a pure function of the containers, the images and the retained list; the end-to-end run
 against a real Docker engine is in molecule/users (verify.yml).
@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 from lablib.scripts import load_script
 
-gc = load_script("docker_host", "railsdeploy-docker-gc")
+gc = load_script("docker_gc", "railsdeploy-docker-gc")
 
 HOUR = 3600.0
 NOW = 1_000_000.0
