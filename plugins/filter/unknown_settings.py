@@ -58,7 +58,9 @@ _value:
       description: The variable's name.
       type: str
     suggestion:
-      description: The closest known setting of the same prefix, or an empty string when none is close.
+      description: >-
+        The closest known setting of the same prefix, else of any prefix (a setting that moved to another role),
+        or an empty string when none is close.
       type: str
 """
 
@@ -88,7 +90,9 @@ def find_unknown(names, known, prefixes):
         if prefix is None:
             continue
         same_prefix = sorted(k for k in known_set if k.startswith(prefix))
-        close = difflib.get_close_matches(name, same_prefix, n=1, cutoff=0.8)
+        # Else the closest of any prefix: a setting that moved to another role (docker_host_gc_* -> docker_gc_*).
+        close = (difflib.get_close_matches(name, same_prefix, n=1, cutoff=0.8)
+                 or difflib.get_close_matches(name, sorted(known_set), n=1, cutoff=0.8))
         found.append({"name": name, "suggestion": close[0] if close else ""})
     return found
 

@@ -38,6 +38,14 @@ def test_the_closest_setting_of_the_longest_prefix_is_suggested():
     assert found["suggestion"] == "rails_image_dockerfile"
 
 
+@pytest.mark.parametrize(("given", "meant"), [
+    ("docker_host_gc_enabled", "docker_gc_enabled"),
+    ("docker_host_gc_retained_file", "docker_gc_retained_file"),
+])
+def test_a_setting_that_moved_to_another_role_is_reported_with_its_new_name(given, meant):
+    assert unknown_settings([given], ROLES) == [{"name": given, "suggestion": meant}]
+
+
 @pytest.mark.parametrize("name", [
     "ansible_host", "aws_endpoint_url", "instance_id", "lab", "postgres_host", "__railsdeploy_checks",
     "railsdeploy_postgres_password", "railsdeploy_admins", "rails_app_serial", "rails_app_release",
